@@ -172,18 +172,22 @@ def rfm_summary(
         raise ValidationError(msg)
 
     periods = _period_ordinals(moments, unit)
-    end_moment = _observation_end(observation_period_end, moments[keep], naive=naive, tz=tz)
+    end_moment = _observation_end(observation_period_end, moments, keep, naive=naive, tz=tz)
+    del moments
     end_period = int(_period_ordinals(np.array([end_moment], dtype=np.int64), unit)[0])
     inside = keep & (periods <= end_period)
     rows_after = int((keep & ~inside).sum())
     if not inside.any():
         msg = "no purchase lies on or before observation_period_end; choose a later end"
         raise ValidationError(msg)
+    if not inside.all():  # copy only when something is left out
+        customers, periods = customers[inside], periods[inside]
+        amounts = None if amounts is None else amounts[inside]
 
     result = _summarise(
-        customers[inside],
-        periods[inside],
-        None if amounts is None else amounts[inside],
+        customers,
+        periods,
+        amounts,
         end_period=end_period,
         scaler=scaler,
         include_first=include_first_transaction,
@@ -336,12 +340,14 @@ def _period_ordinals(moments: NDArray[np.int64], unit: str) -> NDArray[np.int64]
 def _observation_end(
     value: datetime | date | str | pd.Timestamp | None,
     moments: NDArray[np.int64],
+    keep: NDArray[np.bool_],
     *,
     naive: bool,
     tz: str,
 ) -> int:
+    first = int(moments.min(where=keep, initial=np.iinfo(np.int64).max))
     if value is None:
-        return int(moments.max())
+        return int(moments.max(where=keep, initial=np.iinfo(np.int64).min))
     try:
         parsed: object = pd.Timestamp(value)
     except (ValueError, TypeError):
@@ -366,7 +372,7 @@ def _observation_end(
             raise ValidationError(msg)
         stamp = stamp.tz_convert(tz).tz_localize(None)
     end = int(stamp.as_unit("ns").value)
-    if end < int(moments.min()):
+    if end < first:
         msg = (
             f"observation_period_end {value!r} is before the first purchase; "
             "choose an end on or after it"
@@ -390,15 +396,30 @@ def _summarise(
     include_first: bool,
 ) -> pd.DataFrame:
     codes, uniques = pd.factorize(customers, sort=True)
-    codes = codes.astype(np.int64)
-    span = int(periods.max()) - int(periods.min()) + 1
-    key = codes * span + (periods - periods.min())
-    order = np.argsort(key, kind="stable" if len(key) < 2**16 else "quicksort")
-    key = key[order]
+    low = int(periods.min())
+    span = int(periods.max()) - low + 1
+    # key = customer code * span + period offset: sorting it groups customers, then periods.
+    key = codes.astype(np.int64, copy=False)
+    key *= span
+    key += periods
+    key -= low
+    del codes
+    sorted_amounts: NDArray[np.float64] | None = None
+    if amounts is None:
+        key.sort()
+    else:
+        order = np.argsort(key, kind="stable" if len(key) < 2**16 else "quicksort")
+        key = key[order]
+        sorted_amounts = amounts[order]
+        del order
     # One (customer, period) group starts wherever the sorted key changes.
-    group_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    group_customer = key[group_start] // span
-    group_period = periods[order][group_start]
+    change = np.empty(len(key), dtype=bool)
+    change[0] = True
+    np.not_equal(key[1:], key[:-1], out=change[1:])
+    group_start = np.flatnonzero(change)
+    del change
+    group_customer, group_period = np.divmod(key[group_start], span)
+    del key
     # One customer starts wherever the group's customer changes.
     customer_start = np.flatnonzero(np.r_[True, group_customer[1:] != group_customer[:-1]])
     periods_bought = np.diff(np.r_[customer_start, len(group_start)])
@@ -408,10 +429,11 @@ def _summarise(
     columns: dict[str, NDArray[np.float64]] = {
         "frequency": frequency.astype(np.float64),
         "recency": (last_period - first_period) / scaler,
-        "T": (end_period - first_period) / scaler,
+        "T": (end_period - low - first_period) / scaler,
     }
-    if amounts is not None:
-        group_sum = np.add.reduceat(amounts[order], group_start)
+    if sorted_amounts is not None:
+        group_sum = np.add.reduceat(sorted_amounts, group_start)
+        del sorted_amounts
         if include_first:
             counted = periods_bought
         else:
