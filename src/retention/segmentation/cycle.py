@@ -150,7 +150,8 @@ def repurchase_cycles(
         - ``median_interval``, ``mean_interval``, ``std_interval`` (sample, NaN below two
           intervals), ``mad_interval`` (median absolute deviation), ``cv``
           (std / mean) and ``robust_cv`` (1.4826 MAD / median);
-        - ``cycle``: the shrunk cycle (median of the next interval), with
+        - ``cycle``: the shrunk cycle (median of the next interval; NaN for everyone
+          when no customer has bought twice), with
           ``cycle_lower`` / ``cycle_upper`` at ``interval_level`` and ``shrinkage``, the
           weight of the customer's own data (0 for one-time buyers);
         - ``periods_since_last``: whole periods from the last purchase to ``as_of``;
@@ -314,6 +315,37 @@ def intervals_of(
     return unit[1:][same_unit], (period[1:] - period[:-1])[same_unit]
 
 
+def _median_and_mad(
+    gap_unit: NDArray[np.int64],
+    gaps: NDArray[np.int64],
+    intervals: NDArray[np.int64],
+    gap_starts: NDArray[np.int64],
+    mean: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Median and median absolute deviation of each unit's intervals.
+
+    One or two intervals have closed forms (median = mean; MAD 0 or half the
+    difference); only units with three or more intervals need the within-unit sorts.
+    """
+    median = np.where(intervals > 0, mean, np.nan)
+    mad = np.where(intervals > 0, 0.0, np.nan)
+    pairs = np.flatnonzero(intervals == 2)
+    first_of_pair = gap_starts[pairs]
+    mad[pairs] = np.abs(gaps[first_of_pair] - gaps[first_of_pair + 1]) / 2.0
+    many = intervals[gap_unit] >= 3
+    if not many.any():
+        return median, mad
+    units = gap_unit[many]
+    values = gaps[many]
+    counts, starts = group_boundaries(units, len(intervals))
+    chosen = counts > 0
+    median[chosen] = grouped_median(sort_within_groups(units, values), counts, starts)[chosen]
+    # twice the absolute deviation from the median is an integer: sort it as one
+    doubled = np.abs(2 * values - np.rint(2 * median[units]).astype(np.int64))
+    mad[chosen] = grouped_median(sort_within_groups(units, doubled), counts, starts)[chosen] / 2.0
+    return median, mad
+
+
 def _interval_statistics(
     unit_of_row: NDArray[np.int64], periods: NDArray[np.int64], n_units: int
 ) -> dict[str, NDArray[np.float64] | NDArray[np.int64]]:
@@ -336,13 +368,7 @@ def _interval_statistics(
         log_squares = np.bincount(
             gap_unit, weights=log_deviation * log_deviation, minlength=n_units
         )
-    sorted_gaps = sort_within_groups(gap_unit, gaps)
-    median = grouped_median(sorted_gaps, intervals, gap_starts)
-    # twice the absolute deviation from the median is an integer: sort it as one
-    doubled_deviation = np.abs(2 * gaps - np.rint(2 * median[gap_unit]).astype(np.int64))
-    mad = (
-        grouped_median(sort_within_groups(gap_unit, doubled_deviation), intervals, gap_starts) / 2.0
-    )
+    median, mad = _median_and_mad(gap_unit, gaps, intervals, gap_starts, mean)
     return {
         "purchases": purchases,
         "intervals": intervals,

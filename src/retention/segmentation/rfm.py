@@ -175,8 +175,11 @@ def _validated_summary(summary: object) -> pd.DataFrame:
 
 def _quantile_scores(values: NDArray[np.float64], bins: int) -> NDArray[np.int64]:
     """``ceil(bins * cume_dist)`` with ``cume_dist = #(v <= x) / n`` (rank method max)."""
-    ordered = np.sort(values)
-    at_most = np.searchsorted(ordered, values, side="right")
+    # searching the sorted values for themselves runs sequentially (fast); scatter back
+    order = np.argsort(values)
+    ordered = values[order]
+    at_most = np.empty(len(values), dtype=np.int64)
+    at_most[order] = np.searchsorted(ordered, ordered, side="right")
     scores: NDArray[np.int64] = np.ceil(bins * (at_most / len(values))).astype(np.int64)
     return scores
 
