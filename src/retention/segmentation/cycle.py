@@ -498,10 +498,11 @@ def _shrink(
         position = np.full(int(peer_codes.max()) + 1, -1, dtype=np.int64)
         position[chosen.index.to_numpy()] = np.arange(len(chosen))
         row = np.where(peer_codes >= 0, position[np.maximum(peer_codes, 0)], -1)
-        use = row >= 0
-        m = np.where(use, chosen["m"].to_numpy()[np.maximum(row, 0)], m)
-        tau2 = np.where(use, chosen["tau2"].to_numpy()[np.maximum(row, 0)], tau2)
-        sigma2 = np.where(use, chosen["sigma2"].to_numpy()[np.maximum(row, 0)], sigma2)
+        if len(chosen):
+            use = row >= 0
+            m = np.where(use, chosen["m"].to_numpy()[np.maximum(row, 0)], m)
+            tau2 = np.where(use, chosen["tau2"].to_numpy()[np.maximum(row, 0)], tau2)
+            sigma2 = np.where(use, chosen["sigma2"].to_numpy()[np.maximum(row, 0)], sigma2)
         priors = pd.concat([priors, groups.rename_axis("group")])
     with np.errstate(invalid="ignore", divide="ignore"):
         noise = sigma2 / np.maximum(n, 1)

@@ -319,6 +319,11 @@ def _group_of_5(r: int, f: int, m: int) -> str:
     return "hibernating" if r == 2 else "lost"
 
 
+def _to_five(score: int, bins: int) -> int:
+    """Map a score of 1..bins linearly onto 1..5 (1 -> 1, bins -> 5, halves round up)."""
+    return 1 + math.floor((score - 1) * 4 / (bins - 1) + 0.5)
+
+
 def default_segment_map(bins: int = 3) -> dict[str, str]:
     """Return the default ``{cell code: group}`` mapping for ``bins`` scores per dimension.
 
@@ -335,8 +340,8 @@ def default_segment_map(bins: int = 3) -> dict[str, str]:
       R4: FM >= 4 loyal, 2-3 potential_loyalists, 1 promising.
       R3: FM >= 4 loyal, 3 need_attention, 1-2 about_to_sleep.
       R1-2: FM 5 cannot_lose, 3-4 at_risk, 1-2 hibernating (R2) or lost (R1).
-    - Other ``bins``: scores are first rescaled to five, ``ceil(5 * score / bins)``, and
-      the 5x5x5 rule applies.
+    - Other ``bins``: scores are first mapped linearly onto 1..5,
+      ``1 + round_half_up(4 * (score - 1) / (bins - 1))``, and the 5x5x5 rule applies.
 
     Copy, edit and pass the result as ``mapping=`` to :func:`rfm_segments` to rename or
     regroup cells.
@@ -353,7 +358,7 @@ def default_segment_map(bins: int = 3) -> dict[str, str]:
         if bins == 3:
             group = _group_of_3(r, f, m)
         else:
-            group = _group_of_5(*(math.ceil(5 * score / bins) for score in (r, f, m)))
+            group = _group_of_5(*(_to_five(score, bins) for score in (r, f, m)))
         mapping[cell_code(r, f, m, bins=bins)] = group
     return mapping
 
