@@ -42,14 +42,13 @@ from scipy.special import ndtri
 
 from retention.exceptions import ValidationError
 from retention.segmentation._common import (
-    group_boundaries,
-    grouped_median,
     localise,
     period_start,
     prepare_purchases,
     require_count,
     require_fraction,
     require_series,
+    sort_keys,
     sort_within_groups,
 )
 
@@ -293,18 +292,26 @@ def _units(
     )
 
 
+def _sorted_distinct_keys(
+    unit_of_row: NDArray[np.int64], periods: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], int, int]:
+    """Sorted distinct keys ``unit * span + (period - low)`` with ``span`` and ``low``."""
+    low = int(periods.min())
+    span = int(periods.max()) - low + 1
+    keys = sort_keys(unit_of_row * span + (periods - low))
+    distinct = np.empty(len(keys), dtype=bool)
+    distinct[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    return keys[distinct], span, low
+
+
 def distinct_periods(
     unit_of_row: NDArray[np.int64], periods: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Distinct (unit, period) pairs sorted by unit then period (one int64 sort)."""
-    low = int(periods.min())
-    span = int(periods.max()) - low + 1
-    keys = np.sort(unit_of_row * span + (periods - low))
-    distinct = np.empty(len(keys), dtype=bool)
-    distinct[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
-    keys = keys[distinct]
-    return keys // span, keys % span + low
+    keys, span, low = _sorted_distinct_keys(unit_of_row, periods)
+    unit, offset = np.divmod(keys, span)
+    return unit, offset + low
 
 
 def intervals_of(
@@ -316,7 +323,6 @@ def intervals_of(
 
 
 def _median_and_mad(
-    gap_unit: NDArray[np.int64],
     gaps: NDArray[np.int64],
     intervals: NDArray[np.int64],
     gap_starts: NDArray[np.int64],
@@ -332,43 +338,63 @@ def _median_and_mad(
     pairs = np.flatnonzero(intervals == 2)
     first_of_pair = gap_starts[pairs]
     mad[pairs] = np.abs(gaps[first_of_pair] - gaps[first_of_pair + 1]) / 2.0
-    many = intervals[gap_unit] >= 3
-    if not many.any():
+    many_units = np.flatnonzero(intervals >= 3)
+    if len(many_units) == 0:
         return median, mad
-    units = gap_unit[many]
-    values = gaps[many]
-    counts, starts = group_boundaries(units, len(intervals))
-    chosen = counts > 0
-    median[chosen] = grouped_median(sort_within_groups(units, values), counts, starts)[chosen]
-    # twice the absolute deviation from the median is an integer: sort it as one
-    doubled = np.abs(2 * values - np.rint(2 * median[units]).astype(np.int64))
-    mad[chosen] = grouped_median(sort_within_groups(units, doubled), counts, starts)[chosen] / 2.0
+    counts = intervals[many_units]
+    starts = np.cumsum(counts) - counts
+    selected = np.repeat(intervals >= 3, intervals)  # gaps are grouped by unit, in order
+    values = gaps[selected]
+    compact = np.repeat(np.arange(len(many_units), dtype=np.int64), counts)
+    low = starts + (counts - 1) // 2
+    high = starts + counts // 2
+    ordered = sort_within_groups(compact, values)
+    doubled_median = ordered[low] + ordered[high]  # twice the median: an integer
+    median[many_units] = doubled_median / 2.0
+    # twice the absolute deviation from the median is an integer too: sort it as one
+    doubled = np.abs(2 * values - np.repeat(doubled_median, counts))
+    ordered = sort_within_groups(compact, doubled)
+    mad[many_units] = (ordered[low] + ordered[high]) / 4.0
     return median, mad
 
 
 def _interval_statistics(
     unit_of_row: NDArray[np.int64], periods: NDArray[np.int64], n_units: int
 ) -> dict[str, NDArray[np.float64] | NDArray[np.int64]]:
-    """Distinct purchase periods per unit and the statistics of their intervals."""
-    unit, period = distinct_periods(unit_of_row, periods)
-    purchases, starts = group_boundaries(unit, n_units)
-    first = period[starts]
-    last = period[starts + purchases - 1]
-    gap_unit, gaps = intervals_of(unit, period)
-    intervals, gap_starts = group_boundaries(gap_unit, n_units)
+    """Distinct purchase periods per unit and the statistics of their intervals.
+
+    Every unit has at least one row, so the sorted distinct keys hold each unit as one
+    contiguous run; the intervals are the key differences inside a run.
+    """
+    keys, span, low = _sorted_distinct_keys(unit_of_row, periods)
+    unit = keys // span
+    new_unit = np.empty(len(keys), dtype=bool)
+    new_unit[0] = True
+    np.not_equal(unit[1:], unit[:-1], out=new_unit[1:])
+    starts = np.flatnonzero(new_unit)
+    purchases = np.diff(np.append(starts, len(keys)))
+    first = keys[starts] % span + low
+    last = keys[starts + purchases - 1] % span + low
+    inside = ~new_unit[1:]
+    gaps = np.diff(keys)[inside]
+    gap_unit = unit[1:][inside]
+    intervals = purchases - 1
+    gap_starts = starts - np.arange(n_units)
+    gaps_float = gaps.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        total = np.bincount(gap_unit, weights=gaps, minlength=n_units)
+        # integer gaps: their sums and sums of squares are exact in float64 (< 2**53)
+        total = np.bincount(gap_unit, weights=gaps_float, minlength=n_units)
+        total_squares = np.bincount(gap_unit, weights=gaps_float * gaps_float, minlength=n_units)
         mean = total / intervals
-        deviation = gaps - mean[gap_unit]
-        squares = np.bincount(gap_unit, weights=deviation * deviation, minlength=n_units)
+        squares = np.maximum(total_squares - total * mean, 0.0)
         std = np.where(intervals >= 2, np.sqrt(squares / (intervals - 1)), np.nan)
-        log_gaps = np.log(gaps.astype(np.float64))
+        log_gaps = np.log(gaps_float)
         log_mean = np.bincount(gap_unit, weights=log_gaps, minlength=n_units) / intervals
         log_deviation = log_gaps - log_mean[gap_unit]
         log_squares = np.bincount(
             gap_unit, weights=log_deviation * log_deviation, minlength=n_units
         )
-    median, mad = _median_and_mad(gap_unit, gaps, intervals, gap_starts, mean)
+    median, mad = _median_and_mad(gaps, intervals, gap_starts, mean)
     return {
         "purchases": purchases,
         "intervals": intervals,

@@ -146,7 +146,7 @@ def classify_regularity(
     since = cycles["periods_since_last"].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         lapsed = since > lapse * cycle
-    result = cycles.copy()
+    result = cycles.copy(deep=False)  # new columns only: the input stays untouched
     result["regularity"] = pd.Categorical.from_codes(codes, dtype=REGULARITY_DTYPE)
     result["dispersion"] = np.where(intervals >= 2, spread, np.nan)
     result["lapsed"] = lapsed
