@@ -5,6 +5,7 @@ The public API is what ``retention.__all__`` lists; everything else is private.
 
 from retention._version import __version__
 from retention.contacts import contact_hash, normalize_email, normalize_phone
+from retention.datasets import load_cdnow_sample
 from retention.exceptions import (
     ChannelContractError,
     ChannelError,
@@ -38,6 +39,7 @@ from retention.models import (
     SegmentKind,
     Topic,
 )
+from retention.summary import rfm_summary
 
 __all__ = [
     "ChannelContractError",
@@ -71,6 +73,8 @@ __all__ = [
     "ValidationError",
     "__version__",
     "contact_hash",
+    "load_cdnow_sample",
     "normalize_email",
     "normalize_phone",
+    "rfm_summary",
 ]
