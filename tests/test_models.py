@@ -365,6 +365,9 @@ def test_purchase_amount_is_exact_at_the_currency_exponent(amount, currency, min
             "precision_loss",
         ),
         ({"source": "web"}, "unknown_source"),
+        ({"amount": Decimal("1E+30")}, "amount_out_of_range"),
+        ({"amount": Decimal("-1E+999999"), "refund_of": "A-0"}, "amount_out_of_range"),
+        ({"amount": 2**63, "currency": "JPY"}, "amount_out_of_range"),
         ({"refund_of": ""}, "malformed_refund_of"),
         ({"refund_of": "A-1", "amount": "-1"}, "refund_of_self"),
         ({"items": [{"sku": "X"}]}, "invalid_item"),
@@ -431,6 +434,7 @@ def test_items_are_validated_and_priced_exactly():
     assert reason_of(Item, sku="X", quantity=True, unit_price=1) == "invalid_quantity"
     assert reason_of(Item, sku="X", quantity=1.5, unit_price=1) == "invalid_quantity"
     assert reason_of(Item, sku="X", unit_price="-1") == "invalid_price"
+    assert reason_of(Item, sku="X", unit_price="1E+999999") == "invalid_price"
     assert reason_of(Item, sku="X", unit_price=None) == "missing_amount"
     cheap = Item(sku="X", unit_price="0.5")
     with pytest.raises(ValidationError) as caught:
@@ -443,6 +447,26 @@ def test_evolve_validates_purchases_again():
     assert reason_of(attrs.evolve, purchase, amount=Decimal(-1)) == "negative_amount_not_refund"
     refund = attrs.evolve(purchase, order_id="R-1", refund_of="A-1", amount=Decimal(-5))
     assert refund.kind == "refund"
+
+
+def test_personal_fields_stay_out_of_repr():
+    customer = make_customer(
+        name="Pii Sentinel",
+        phones=["+15550100999"],
+        emails=["pii-sentinel@example.invalid"],
+        social_profiles={"vk": "pii_sentinel"},
+        birthday=date(1990, 5, 17),
+    )
+    text = repr(customer) + repr(customer.contact_points)
+    for secret in ("Sentinel", "15550100999", "pii-sentinel", "pii_sentinel", "1990"):
+        assert secret not in text
+    assert "customer_id='c-1'" in text
+    assert "phones=<1 hidden>" in text
+    assert "name=None" in repr(make_customer(name=None))
+
+
+def test_largest_storable_amount_is_accepted():
+    assert make_purchase(amount=2**63 - 1, currency="JPY").amount_minor == 2**63 - 1
 
 
 def test_domain_objects_pickle_and_hash():

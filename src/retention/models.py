@@ -29,6 +29,7 @@ Besides the contact codes of :mod:`retention.contacts` (``invalid_email``,
 ``refund_of_self``             an order names itself as the order it refunds
 ``negative_amount_not_refund`` negative amount on an order that is not a refund
 ``refund_sign_mismatch``       refund (``refund_of`` set) with a positive amount
+``amount_out_of_range``        amount beyond 2**63 - 1 minor units (a BIGINT)
 ``missing_timestamp``          timestamp is ``None`` or ``NaT``
 ``invalid_timestamp``          timestamp is not a datetime (or an unreadable text)
 ``naive_timestamp``            timestamp without time zone (:class:`NaiveTimestampError`)
@@ -43,7 +44,7 @@ Besides the contact codes of :mod:`retention.contacts` (``invalid_email``,
 ``invalid_consent``            a consent is not a :class:`Consent` or ``granted`` not a bool
 ``invalid_item``               an item is not an :class:`Item`, or its SKU is blank
 ``invalid_quantity``           item quantity not a positive integer
-``invalid_price``              item unit price negative
+``invalid_price``              item unit price negative or beyond a BIGINT of minor units
 ``invalid_text``               a text field is not a string
 ``invalid_social_profile``     social network or handle blank or not a string
 ``invalid_attribute``          attribute key not a string, or value not JSON-like
@@ -130,6 +131,8 @@ _REQUIRED_TRANSACTION_COLUMNS = (
     "currency",
 )
 
+_MAX_MINOR = 2**63 - 1  # stores keep minor units in a signed 64-bit integer (BIGINT)
+_MAX_AMOUNT_DIGITS = 19
 _SUBTOPIC_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 K = TypeVar("K")
@@ -247,6 +250,15 @@ class FrozenDict(Mapping[K, V]):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _hidden(value: object) -> str:
+    """Render a personal field in ``repr`` without its content (RELIABILITY.md SEC-04)."""
+    if value is None:
+        return "None"
+    if isinstance(value, tuple | Mapping):
+        return f"<{len(value)} hidden>"
+    return "<hidden>"
 
 
 def _is_missing(value: object) -> bool:
@@ -611,7 +623,8 @@ class ContactPoint:
 
     The value is normalised with :mod:`retention.contacts` when the point is built;
     a phone written without ``+`` and a country code needs
-    :meth:`ContactPoint.phone` with ``default_region``.
+    :meth:`ContactPoint.phone` with ``default_region``.  The value is left out of
+    ``repr``.
 
     Examples
     --------
@@ -622,7 +635,7 @@ class ContactPoint:
     """
 
     kind: ContactKind = attrs.field(converter=_to_contact_kind)
-    value: str = attrs.field()
+    value: str = attrs.field(repr=_hidden)
 
     def __attrs_post_init__(self) -> None:
         """Normalise the value for its kind."""
@@ -769,6 +782,10 @@ class Customer:
         ``invalid_consent``, ``invalid_social_profile``, ``invalid_attribute``,
         ``invalid_text``.
 
+    Personal fields (name, phones, e-mails, social profiles, birthday) are left
+    out of ``repr``, so that a card written to a log or an assertion message does
+    not carry them; read the attributes to see them.
+
     Examples
     --------
     >>> anna = Customer.create(
@@ -788,13 +805,13 @@ class Customer:
     """
 
     customer_id: str = attrs.field(validator=_validate_customer_id)
-    name: str | None = attrs.field(default=None, validator=_validate_name)
-    phones: tuple[str, ...] = attrs.field(default=(), converter=_to_phones)
-    emails: tuple[str, ...] = attrs.field(default=(), converter=_to_emails)
+    name: str | None = attrs.field(default=None, validator=_validate_name, repr=_hidden)
+    phones: tuple[str, ...] = attrs.field(default=(), converter=_to_phones, repr=_hidden)
+    emails: tuple[str, ...] = attrs.field(default=(), converter=_to_emails, repr=_hidden)
     social_profiles: FrozenDict[str, str] = attrs.field(
-        factory=FrozenDict, converter=_to_social_profiles
+        factory=FrozenDict, converter=_to_social_profiles, repr=_hidden
     )
-    birthday: date | None = attrs.field(default=None, validator=_validate_birthday)
+    birthday: date | None = attrs.field(default=None, validator=_validate_birthday, repr=_hidden)
     time_zone: str | None = attrs.field(default=None, converter=_to_time_zone)
     preferred_channels: tuple[ChannelKind, ...] = attrs.field(
         default=(), converter=_to_preferred_channels
@@ -945,6 +962,9 @@ def _validate_unit_price(
     if value < 0:
         msg = "unit_price must not be negative; a refund lists returned items at their price"
         raise ValidationError(msg, reason="invalid_price", field="unit_price")
+    if value.adjusted() >= _MAX_AMOUNT_DIGITS:
+        msg = "unit_price is beyond 2**63 - 1 minor units, which no store can hold"
+        raise ValidationError(msg, reason="invalid_price", field="unit_price")
 
 
 def _to_quantity(value: object) -> object:
@@ -984,6 +1004,14 @@ def _to_items(value: object) -> tuple[Item, ...]:
             msg = f"items must hold Item records, got {type(item).__name__}"
             raise ValidationError(msg, reason="invalid_item", field="items")
     return tuple(item for item in items if isinstance(item, Item))
+
+
+def _amount_out_of_range(order_id: str) -> ValidationError:
+    msg = (
+        f"order {order_id!r} has an amount beyond 2**63 - 1 minor units, which no store "
+        "can hold; check the amount and its decimal separator"
+    )
+    return ValidationError(msg, reason="amount_out_of_range", field="amount")
 
 
 @attrs.frozen(kw_only=True)
@@ -1026,6 +1054,7 @@ class Purchase:
         ``missing_customer_id``, ``malformed_customer_id``, ``missing_amount``,
         ``unparseable_amount``, ``precision_loss``, ``unknown_currency``,
         ``negative_amount_not_refund``, ``refund_sign_mismatch``, ``refund_of_self``,
+        ``amount_out_of_range``,
         ``malformed_refund_of``, ``unknown_source``, ``invalid_item``,
         ``missing_timestamp``, ``invalid_timestamp``; :class:`NaiveTimestampError`
         for a naive ``purchased_at``.
@@ -1056,7 +1085,11 @@ class Purchase:
 
     def __attrs_post_init__(self) -> None:
         """Check exactness and sign, then store the amount at the currency exponent."""
+        if self.amount.adjusted() >= _MAX_AMOUNT_DIGITS:
+            raise _amount_out_of_range(self.order_id)
         minor = to_minor(self.amount, self.currency)  # precision_loss if not exact
+        if abs(minor) > _MAX_MINOR:
+            raise _amount_out_of_range(self.order_id)
         object.__setattr__(self, "amount", from_minor(minor, self.currency))
         if self.refund_of is None and minor < 0:
             msg = (
