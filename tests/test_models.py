@@ -16,6 +16,7 @@ from pandas.testing import assert_frame_equal
 import retention
 from retention import NaiveTimestampError, SchemaError, ValidationError
 from retention.models import (
+    CONSENT_COLUMNS,
     TRANSACTION_COLUMNS,
     ChannelKind,
     Consent,
@@ -31,8 +32,10 @@ from retention.models import (
     Topic,
     consent_from_row,
     consent_to_row,
+    consents_to_frame,
     customer_from_row,
     customer_to_row,
+    customers_with_consent,
     purchase_from_row,
     purchase_to_row,
     purchases_from_frame,
@@ -790,6 +793,91 @@ def test_frames_do_not_carry_items_or_reasons():
     purchase = make_purchase(items=[Item(sku="X", unit_price="19.99")], reason="gift")
     (again,) = purchases_from_frame(purchases_to_frame([purchase]))
     assert again == attrs.evolve(purchase, items=(), reason=None)
+
+
+# --------------------------------------------------------------------------- consent frames
+
+
+def test_consents_to_frame_flattens_histories():
+    anna = make_customer(
+        customer_id="c-1",
+        consents=[
+            _consent("email", "marketing", True, 1),
+            _consent("email", "marketing", False, 2, subtopic="promotions"),
+        ],
+    )
+    bob = make_customer(customer_id="c-2", consents=[_consent("sms", "service", False, 3)])
+    expected = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["c-1", "c-1", "c-2"], dtype=str),
+            "channel": pd.Series(["email", "email", "sms"], dtype=str),
+            "topic": pd.Series(["marketing", "marketing", "service"], dtype=str),
+            "subtopic": pd.Series([None, "promotions", None], dtype=str),
+            "granted": [True, False, False],
+            "recorded_at": pd.Series(
+                pd.DatetimeIndex([datetime(2024, 1, day, tzinfo=UTC) for day in (1, 2, 3)]).as_unit(
+                    "us"
+                )
+            ),
+            "source": pd.Series([None, None, None], dtype=str),
+        }
+    )
+    frame = consents_to_frame([anna, make_customer(customer_id="c-0"), bob])
+    assert tuple(frame.columns) == CONSENT_COLUMNS
+    assert_frame_equal(frame, expected)
+    assert len(consents_to_frame([])) == 0
+
+
+def test_customers_with_consent_is_default_deny_and_honours_subtopics():
+    cards = [
+        make_customer(
+            customer_id="c-1",
+            consents=[
+                _consent("email", "marketing", True, 1),
+                _consent("email", "marketing", False, 2, subtopic="promotions"),
+            ],
+        ),
+        make_customer(
+            customer_id="c-2",
+            consents=[
+                _consent("email", "marketing", True, 4),
+                _consent("email", "marketing", False, 4),
+            ],
+        ),
+        make_customer(customer_id="c-3", consents=[_consent("email", "marketing", True, 9)]),
+        make_customer(customer_id="c-4"),
+    ]
+    frame = consents_to_frame(cards)
+    assert customers_with_consent(frame, channel="email", topic="marketing").tolist() == [
+        "c-1",
+        "c-3",
+    ]
+    assert customers_with_consent(
+        frame, channel="email", topic="marketing", subtopic="promotions"
+    ).tolist() == ["c-3"]
+    assert customers_with_consent(frame, channel="sms", topic="marketing").empty
+    with pytest.raises(SchemaError):
+        customers_with_consent(frame.drop(columns=["granted"]), channel="email", topic="marketing")
+    assert reason_of(customers_with_consent, frame, channel="fax", topic="marketing") == (
+        "unknown_channel"
+    )
+
+
+@given(
+    cards=st.lists(rst.customers(), max_size=5, unique_by=lambda card: card.customer_id),
+    channel=st.sampled_from(ChannelKind),
+    topic=st.sampled_from(Topic),
+    subtopic=st.none() | st.sampled_from(["promotions", "news"]),
+)
+def test_customers_with_consent_agrees_with_has_consent(cards, channel, topic, subtopic):
+    if topic is not Topic.MARKETING:
+        subtopic = None
+    frame = consents_to_frame(cards)
+    found = customers_with_consent(frame, channel=channel, topic=topic, subtopic=subtopic)
+    expected = [
+        card.customer_id for card in cards if card.has_consent(channel, topic, subtopic=subtopic)
+    ]
+    assert sorted(found) == sorted(expected)
 
 
 # --------------------------------------------------------------------------- public API

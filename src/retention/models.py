@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "CONSENT_COLUMNS",
     "TRANSACTION_COLUMNS",
     "ChannelKind",
     "Consent",
@@ -97,8 +98,10 @@ __all__ = [
     "Topic",
     "consent_from_row",
     "consent_to_row",
+    "consents_to_frame",
     "customer_from_row",
     "customer_to_row",
+    "customers_with_consent",
     "purchase_from_row",
     "purchase_to_row",
     "purchases_from_frame",
@@ -1599,3 +1602,122 @@ def purchases_from_frame(
             msg = f"{frame_name} {where}: {error}"
             raise type(error)(msg, reason=error.reason, field=error.field) from error
     return purchases
+
+
+#: Columns of the consents frame written by :func:`consents_to_frame`, in order.
+CONSENT_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "channel",
+    "topic",
+    "subtopic",
+    "granted",
+    "recorded_at",
+    "source",
+)
+
+
+def consents_to_frame(customers: Iterable[Customer]) -> pd.DataFrame:
+    """Flatten the consent histories of customers into one frame, one row per record.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`CONSENT_COLUMNS`: ``customer_id``, ``channel``, ``topic``,
+        ``subtopic`` (text, missing for records of a whole topic), ``granted`` (bool),
+        ``recorded_at`` (``datetime64[us, UTC]``) and ``source`` (text, may be missing);
+        customers in the given order, each one's records in time order.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> card = Customer(customer_id="c-1", consents=[Consent(channel="sms", topic="marketing",
+    ...     granted=True, recorded_at=datetime(2024, 1, 1, tzinfo=UTC))])
+    >>> consents_to_frame([card])[["customer_id", "channel", "granted"]].to_numpy().tolist()
+    [['c-1', 'sms', True]]
+    """
+    pairs = [
+        (customer.customer_id, consent) for customer in customers for consent in customer.consents
+    ]
+    recorded_at = pd.DatetimeIndex(
+        pd.to_datetime([consent.recorded_at for _, consent in pairs], utc=True)
+    ).as_unit("us")
+    return pd.DataFrame(
+        {
+            "customer_id": _text_series([customer_id for customer_id, _ in pairs]),
+            "channel": _text_series([consent.channel.value for _, consent in pairs]),
+            "topic": _text_series([consent.topic.value for _, consent in pairs]),
+            "subtopic": _text_series([consent.subtopic for _, consent in pairs]),
+            "granted": pd.Series([consent.granted for _, consent in pairs], dtype=bool),
+            "recorded_at": pd.Series(recorded_at),
+            "source": _text_series([consent.source for _, consent in pairs]),
+        },
+        columns=list(CONSENT_COLUMNS),
+    )
+
+
+def customers_with_consent(
+    consents: pd.DataFrame,
+    *,
+    channel: ChannelKind | str,
+    topic: Topic | str,
+    subtopic: str | None = None,
+) -> pd.Index:
+    """Return the ids of the customers whose consent in force grants a channel and topic.
+
+    The vectorised form of :meth:`Customer.has_consent` over a consents frame (as
+    :func:`consents_to_frame` writes it, or as a store returns it): per customer,
+    the latest record for (channel, topic) decides, together with the records of
+    ``subtopic`` when one is asked for; at equal times a withdrawal wins.  Customers
+    without an applicable record are not in the result (default deny).
+
+    Parameters
+    ----------
+    consents
+        Frame with columns ``customer_id``, ``channel``, ``topic``, ``granted``,
+        ``recorded_at`` and, optionally, ``subtopic``.
+    channel, topic
+        What the message would use and be for.
+    subtopic
+        A finer marketing topic (``"promotions"``), or ``None`` for the topic as a whole.
+
+    Returns
+    -------
+    pandas.Index
+        Customer ids, named ``customer_id``, in first-appearance order.
+
+    Raises
+    ------
+    SchemaError
+        If a required column is missing.
+    ValidationError
+        For an unknown channel, topic or subtopic name.
+    """
+    _require_frame(consents, frame_name="consents")
+    required = ("customer_id", "channel", "topic", "granted", "recorded_at")
+    missing = [name for name in required if name not in consents.columns]
+    if missing:
+        present = ", ".join(repr(str(name)) for name in consents.columns) or "(none)"
+        msg = (
+            f"consents has no column {', '.join(map(repr, missing))}. Columns present: "
+            f"{present}. Build the frame with consents_to_frame(customers)."
+        )
+        raise SchemaError(msg, reason="missing_column")
+    wanted_channel = _to_channel(channel).value
+    wanted_topic = _to_topic(topic).value
+    wanted_subtopic = _to_subtopic(subtopic)
+    applicable = (consents["channel"] == wanted_channel) & (consents["topic"] == wanted_topic)
+    if "subtopic" in consents.columns:
+        scope = consents["subtopic"].isna()
+        if wanted_subtopic is not None:
+            scope |= consents["subtopic"] == wanted_subtopic
+        applicable &= scope
+    records = consents.loc[applicable, ["customer_id", "granted", "recorded_at"]]
+    # Latest record last; at equal times grants before withdrawals, so a withdrawal wins.
+    ordered = records.assign(_withdrawn=~records["granted"].astype(bool)).sort_values(
+        ["recorded_at", "_withdrawn"], kind="stable"
+    )
+    in_force = ordered.drop_duplicates("customer_id", keep="last")
+    granted_ids = in_force.loc[in_force["granted"].astype(bool), "customer_id"]
+    first_seen = records["customer_id"].drop_duplicates()
+    result: pd.Index = pd.Index(first_seen[first_seen.isin(granted_ids)], name="customer_id")
+    return result
