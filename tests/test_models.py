@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -909,3 +911,9 @@ def test_make_helpers_apply_overrides():
     assert make_customer(customer_id="c-7").customer_id == "c-7"
     assert not make_consent(granted=False).granted
     assert reason_of(make_purchase, currency="???") == "unknown_currency"
+
+
+def test_importing_retention_does_not_import_the_testing_kit():
+    code = "import sys, retention; print(sorted(m for m in sys.modules if m.startswith('retention.testing')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
