@@ -23,9 +23,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_summary import END, make_data  # noqa: E402
+from bench_summary import END, make_data
 
-from retention.storage.pushdown import rfm_summary_sql  # noqa: E402
+from retention.storage.pushdown import rfm_summary_sql
 
 HERE = Path(__file__).resolve().parent
 
