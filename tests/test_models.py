@@ -25,6 +25,7 @@ from retention.models import (
     ContactKind,
     ContactPoint,
     Customer,
+    FieldIssue,
     FrozenDict,
     Item,
     Purchase,
@@ -36,8 +37,10 @@ from retention.models import (
     consent_to_row,
     consents_to_frame,
     customer_from_row,
+    customer_from_row_with_issues,
     customer_to_row,
     customers_with_consent,
+    normalize_time_zone,
     purchase_from_row,
     purchase_to_row,
     purchases_from_frame,
@@ -641,6 +644,74 @@ def test_customer_from_row_reads_text_forms_and_regions():
         reason_of(customer_from_row, {"customer_id": "c", "consents": ["x"]}) == "invalid_consent"
     )
     assert reason_of(customer_from_row, {"name": "no id"}) == "malformed_customer_id"
+
+
+def test_ing_11_unusable_contacts_leave_the_card_usable_and_are_reported():
+    row = {
+        "customer_id": "c-1",
+        "phones": ["030 1234567", "12", "+49 30 7654321", None],
+        "emails": ["  Anna@Example.COM ", "anna-at-example.com"],
+        "time_zone": "CET+1",
+        "birthday": "31.02.1990",
+        "consents": [consent_to_row(make_consent())],
+    }
+    card, issues = customer_from_row_with_issues(row, default_region="DE")
+    assert card.phones == ("+49301234567", "+49307654321")
+    assert card.emails == ("anna@example.com",)
+    assert card.time_zone is None
+    assert card.birthday is None
+    assert card.consents == (make_consent(),)
+    assert issues == (
+        FieldIssue("phones", "invalid_phone", 2),
+        FieldIssue("phones", "invalid_phone", 4),
+        FieldIssue("emails", "invalid_email", 2),
+        FieldIssue("time_zone", "invalid_timezone"),
+        FieldIssue("birthday", "invalid_birthday"),
+    )
+    assert "Example" not in repr(issues)
+
+
+def test_bad_time_zone_falls_back_only_to_a_configured_zone():
+    row = {"customer_id": "c-1", "time_zone": "Berlin"}
+    card, issues = customer_from_row_with_issues(row, default_time_zone="Europe/Berlin")
+    assert card.time_zone == "Europe/Berlin"
+    assert issues == (FieldIssue("time_zone", "invalid_timezone"),)
+    card, _ = customer_from_row_with_issues(row)
+    assert card.time_zone is None  # never silently UTC
+    clean, none = customer_from_row_with_issues({"customer_id": "c-1", "time_zone": "Asia/Tokyo"})
+    assert (clean.time_zone, none) == ("Asia/Tokyo", ())
+    assert reason_of(customer_from_row_with_issues, row, default_time_zone="CET+1") == (
+        "invalid_timezone"
+    )
+    assert reason_of(customer_from_row_with_issues, row, default_region="XX") == "invalid_region"
+
+
+def test_strict_fields_still_reject_the_card():
+    assert (
+        reason_of(customer_from_row_with_issues, {"customer_id": " c"}) == "malformed_customer_id"
+    )
+    consent = {**consent_to_row(make_consent()), "channel": "fax"}
+    bad_consent = {"customer_id": "c", "consents": [consent]}
+    assert reason_of(customer_from_row_with_issues, bad_consent) == "unknown_channel"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        (" UTC ", "UTC"),
+        ("Australia/Lord_Howe", "Australia/Lord_Howe"),
+    ],
+)
+def test_normalize_time_zone_accepts_iana_names(text, expected):
+    assert normalize_time_zone(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["Berlin", "CET+1", "europe/berlin", "localtime", "", None, "Europe"]
+)
+def test_normalize_time_zone_refuses_other_names(text):
+    assert reason_of(normalize_time_zone, text) == "invalid_timezone"
 
 
 def test_segment_rows():

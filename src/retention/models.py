@@ -89,6 +89,7 @@ __all__ = [
     "ContactKind",
     "ContactPoint",
     "Customer",
+    "FieldIssue",
     "FrozenDict",
     "Item",
     "Purchase",
@@ -100,8 +101,10 @@ __all__ = [
     "consent_to_row",
     "consents_to_frame",
     "customer_from_row",
+    "customer_from_row_with_issues",
     "customer_to_row",
     "customers_with_consent",
+    "normalize_time_zone",
     "purchase_from_row",
     "purchase_to_row",
     "purchases_from_frame",
@@ -724,6 +727,10 @@ def _to_time_zone(value: object) -> str | None:
 
 
 def _validate_birthday(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_birthday(value)
+
+
+def _check_birthday(value: object) -> None:
     if value is None:
         return
     if isinstance(value, datetime) or not isinstance(value, date):
@@ -1396,6 +1403,20 @@ def customer_to_row(customer: Customer) -> dict[str, Any]:
     }
 
 
+def _row_birthday(row: Mapping[str, Any]) -> Any:  # noqa: ANN401 - validated by Customer
+    birthday = _row_text(row, "birthday")
+    if isinstance(birthday, str):
+        try:
+            return date.fromisoformat(birthday.strip())
+        except ValueError:
+            msg = "birthday is not an ISO date (YYYY-MM-DD)"
+            raise ValidationError(msg, reason="invalid_birthday", field="birthday") from None
+    if isinstance(birthday, pd.Timestamp | datetime):
+        msg = "birthday must be a date, not a timestamp"
+        raise ValidationError(msg, reason="invalid_birthday", field="birthday")
+    return birthday
+
+
 def customer_from_row(
     row: Mapping[str, Any],
     *,
@@ -1413,16 +1434,7 @@ def customer_from_row(
     ValidationError
         What :class:`Customer` and :func:`consent_from_row` raise.
     """
-    birthday = _row_text(row, "birthday")
-    if isinstance(birthday, str):
-        try:
-            birthday = date.fromisoformat(birthday.strip())
-        except ValueError:
-            msg = "birthday is not an ISO date (YYYY-MM-DD)"
-            raise ValidationError(msg, reason="invalid_birthday", field="birthday") from None
-    elif isinstance(birthday, pd.Timestamp | datetime):
-        msg = "birthday must be a date, not a timestamp"
-        raise ValidationError(msg, reason="invalid_birthday", field="birthday")
+    birthday = _row_birthday(row)
     consents = _row_text(row, "consents") or ()
     return Customer.create(
         customer_id=_row_value(row, "customer_id"),
@@ -1721,3 +1733,122 @@ def customers_with_consent(
     first_seen = records["customer_id"].drop_duplicates()
     result: pd.Index = pd.Index(first_seen[first_seen.isin(granted_ids)], name="customer_id")
     return result
+
+
+def normalize_time_zone(name: object) -> str:
+    """Return an IANA time-zone name with surrounding whitespace removed.
+
+    Names are checked against the IANA database (``zoneinfo``), exactly as
+    written: ``"Europe/Berlin"`` is accepted; ``"Berlin"``, ``"europe/berlin"``,
+    ``"CET+1"`` and ``"localtime"`` are not (RELIABILITY.md ING-13).
+
+    Raises
+    ------
+    ValidationError
+        Reason ``invalid_timezone``.
+
+    Examples
+    --------
+    >>> normalize_time_zone(" Europe/Moscow ")
+    'Europe/Moscow'
+    """
+    if isinstance(name, str):
+        name = name.strip()
+    return _check_time_zone(name)
+
+
+@attrs.frozen
+class FieldIssue:
+    """A field-level problem in a customer card that was kept without the bad value.
+
+    Attributes
+    ----------
+    field : str
+        ``"phones"``, ``"emails"``, ``"time_zone"`` or ``"birthday"``.
+    reason : str
+        The reason code (``invalid_phone``, ``invalid_email``, ``invalid_timezone``,
+        ``invalid_birthday``).
+    position : int or None
+        1-based position of the entry in a list field, else ``None``.
+    """
+
+    field: str
+    reason: str
+    position: int | None = None
+
+
+def customer_from_row_with_issues(
+    row: Mapping[str, Any],
+    *,
+    default_region: str | None = None,
+    assume_tz: str | None = None,
+    default_time_zone: str | None = None,
+) -> tuple[Customer, tuple[FieldIssue, ...]]:
+    """Build a customer card, leaving out unusable contact values and reporting them.
+
+    Like :func:`customer_from_row`, but a phone number or e-mail address that
+    cannot be normalised, a time zone that is not an IANA name and an unreadable
+    birthday do not reject the card: the value is left out (the channel it would
+    serve is unusable) and a :class:`FieldIssue` names the field, reason code and
+    position, with no personal data (RELIABILITY.md ING-11, ING-13).  A bad time
+    zone is replaced by ``default_time_zone`` only if one is given, never silently
+    by UTC.  Everything else (the id, consents, channels, attributes) is checked
+    as strictly as by :func:`customer_from_row`: a consent record is never dropped.
+
+    Returns
+    -------
+    tuple of (Customer, tuple of FieldIssue)
+
+    Raises
+    ------
+    ValidationError
+        As :func:`customer_from_row` for the strict fields, and ``invalid_region`` or
+        ``invalid_timezone`` for a bad ``default_region`` or ``default_time_zone``.
+
+    Examples
+    --------
+    >>> card, issues = customer_from_row_with_issues(
+    ...     {"customer_id": "c-1", "phones": ["030 1234567", "12"], "time_zone": "Berlin"},
+    ...     default_region="DE")
+    >>> card.phones, card.time_zone
+    (('+49301234567',), None)
+    >>> [(issue.field, issue.reason, issue.position) for issue in issues]
+    [('phones', 'invalid_phone', 2), ('time_zone', 'invalid_timezone', None)]
+    """
+    region = _check_region(default_region)
+    fallback_zone = None if default_time_zone is None else normalize_time_zone(default_time_zone)
+    issues: list[FieldIssue] = []
+
+    def usable(field: str, normalize: Callable[[object], str]) -> list[str]:
+        kept: list[str] = []
+        values = _sequence(_row_text(row, field) or (), field=field, reason=f"invalid_{field[:-1]}")
+        for position, value in enumerate(values, start=1):
+            try:
+                kept.append(normalize(value))
+            except ValidationError as error:
+                issues.append(FieldIssue(field, error.reason or f"invalid_{field[:-1]}", position))
+        return kept
+
+    phones = usable("phones", lambda text: normalize_phone(text, default_region=region))
+    emails = usable("emails", normalize_email)
+    time_zone = _row_text(row, "time_zone")
+    if time_zone is not None:
+        try:
+            time_zone = normalize_time_zone(time_zone)
+        except ValidationError:
+            issues.append(FieldIssue("time_zone", "invalid_timezone"))
+            time_zone = fallback_zone
+    try:
+        birthday = _row_birthday(row)
+        _check_birthday(birthday)
+    except ValidationError:
+        issues.append(FieldIssue("birthday", "invalid_birthday"))
+        birthday = None
+    cleaned = {
+        **row,
+        "phones": phones,
+        "emails": emails,
+        "time_zone": time_zone,
+        "birthday": birthday,
+    }
+    return customer_from_row(cleaned, assume_tz=assume_tz), tuple(issues)
