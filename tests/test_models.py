@@ -186,6 +186,10 @@ def test_ing_11_customer_create_reads_national_phones_in_the_default_region():
         ({"time_zone": 3}, "invalid_timezone", "time_zone"),
         ({"birthday": datetime(1990, 5, 17, tzinfo=UTC)}, "invalid_birthday", "birthday"),
         ({"birthday": "1990-05-17"}, "invalid_birthday", "birthday"),
+        ({"language": "German"}, "invalid_language", "language"),
+        ({"language": "d"}, "invalid_language", "language"),
+        ({"language": "de-"}, "invalid_language", "language"),
+        ({"language": 7}, "invalid_language", "language"),
         ({"preferred_channels": ["pigeon"]}, "unknown_channel", "preferred_channels"),
         ({"consents": [{"channel": "email"}]}, "invalid_consent", "consents"),
         ({"social_profiles": {"vk": ""}}, "invalid_social_profile", "social_profiles"),
@@ -199,6 +203,21 @@ def test_customer_refuses_bad_fields(overrides, reason, field):
     with pytest.raises(ValidationError) as caught:
         make_customer(**overrides)
     assert (caught.value.reason, caught.value.field) == (reason, field)
+
+
+@pytest.mark.parametrize(
+    ("tag", "canonical"),
+    [
+        ("de", "de"),
+        (" EN-gb ", "en-GB"),
+        ("ru_RU", "ru-RU"),
+        ("zh-hant-tw", "zh-Hant-TW"),
+        ("es-419", "es-419"),
+        ("sl-rozaj", "sl-rozaj"),
+    ],
+)
+def test_customer_language_is_a_canonical_bcp47_tag(tag, canonical):
+    assert make_customer(language=tag).language == canonical
 
 
 def test_customer_is_frozen_and_evolve_validates_again():
@@ -604,6 +623,7 @@ def test_customer_rows_are_plain_and_json_ready():
         "social_profiles": {"telegram": "@anna"},
         "birthday": date(1990, 5, 17),
         "time_zone": "Europe/Berlin",
+        "language": None,
         "preferred_channels": ["email", "sms"],
         "consents": [consent_to_row(consent)],
         "acquisition_source": None,

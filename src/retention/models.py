@@ -36,6 +36,7 @@ Besides the contact codes of :mod:`retention.contacts` (``invalid_email``,
 ``kind_mismatch``              a frame's ``kind`` disagrees with its ``refund_of``
 ``invalid_timezone``           not an IANA time-zone name (``Berlin``, ``CET+1``)
 ``invalid_birthday``           birthday is not a date
+``invalid_language``           language is not a BCP 47 tag (``de``, ``en-GB``)
 ``unknown_channel``            not one of :class:`ChannelKind`
 ``unknown_topic``              not one of :class:`Topic`
 ``invalid_subtopic``           subtopic not snake_case, or given for a non-marketing topic
@@ -726,6 +727,35 @@ def _to_time_zone(value: object) -> str | None:
     return _check_time_zone(value)
 
 
+_LANGUAGE_TAG = re.compile(
+    r"[A-Za-z]{2,3}"  # language
+    r"(?:-[A-Za-z]{4})?"  # script
+    r"(?:-(?:[A-Za-z]{2}|\d{3}))?"  # region
+    r"(?:-[A-Za-z0-9]{5,8}|-\d[A-Za-z0-9]{3})*"  # variants
+)
+
+
+def _to_language(value: object) -> str | None:
+    """Return a BCP 47 tag in canonical case (``de-DE``, ``zh-Hant-TW``), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        tag = value.strip().replace("_", "-")
+        if _LANGUAGE_TAG.fullmatch(tag):
+            subtags = tag.split("-")
+            canonical = [subtags[0].lower()]
+            for subtag in subtags[1:]:
+                if len(subtag) == 4 and subtag.isalpha():
+                    canonical.append(subtag.title())
+                elif len(subtag) == 2 and subtag.isalpha():
+                    canonical.append(subtag.upper())
+                else:
+                    canonical.append(subtag.lower())
+            return "-".join(canonical)
+    msg = f"language must be a BCP 47 tag such as 'de', 'en-GB' or 'zh-Hant-TW'; got {value!r}"
+    raise ValidationError(msg, reason="invalid_language", field="language")
+
+
 def _validate_birthday(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     _check_birthday(value)
 
@@ -771,6 +801,9 @@ class Customer:
         A :class:`datetime.date`, or ``None``.
     time_zone
         IANA name (``"Europe/Berlin"``) used for quiet hours and daily caps, or ``None``.
+    language
+        BCP 47 language tag for messages (``"de"``, ``"ru-RU"``, ``"zh-Hant-TW"``), written
+        in its canonical case (language lower, script title, region upper), or ``None``.
     preferred_channels
         Channels in order of preference; repeats dropped.
     consents
@@ -787,7 +820,7 @@ class Customer:
     ------
     ValidationError
         With the ``reason`` and ``field`` at fault: ``missing_customer_id``,
-        ``malformed_customer_id``, ``invalid_phone``, ``invalid_email``,
+        ``malformed_customer_id``, ``invalid_phone``, ``invalid_email``, ``invalid_language``,
         ``invalid_timezone``, ``invalid_birthday``, ``unknown_channel``,
         ``invalid_consent``, ``invalid_social_profile``, ``invalid_attribute``,
         ``invalid_text``.
@@ -823,6 +856,7 @@ class Customer:
     )
     birthday: date | None = attrs.field(default=None, validator=_validate_birthday, repr=_hidden)
     time_zone: str | None = attrs.field(default=None, converter=_to_time_zone)
+    language: str | None = attrs.field(default=None, converter=_to_language)
     preferred_channels: tuple[ChannelKind, ...] = attrs.field(
         default=(), converter=_to_preferred_channels
     )
@@ -847,6 +881,7 @@ class Customer:
         social_profiles: Mapping[str, str] | None = None,
         birthday: date | None = None,
         time_zone: str | None = None,
+        language: str | None = None,
         preferred_channels: Iterable[ChannelKind | str] = (),
         consents: Iterable[Consent] = (),
         acquisition_source: str | None = None,
@@ -869,6 +904,7 @@ class Customer:
             social_profiles=social_profiles or {},
             birthday=birthday,
             time_zone=time_zone,
+            language=language,
             preferred_channels=tuple(preferred_channels),
             consents=tuple(consents),
             acquisition_source=acquisition_source,
@@ -1395,6 +1431,7 @@ def customer_to_row(customer: Customer) -> dict[str, Any]:
         "social_profiles": dict(customer.social_profiles),
         "birthday": customer.birthday,
         "time_zone": customer.time_zone,
+        "language": customer.language,
         "preferred_channels": [channel.value for channel in customer.preferred_channels],
         "consents": [consent_to_row(consent) for consent in customer.consents],
         "acquisition_source": customer.acquisition_source,
@@ -1444,6 +1481,7 @@ def customer_from_row(
         social_profiles=_row_text(row, "social_profiles") or {},
         birthday=birthday,
         time_zone=_row_text(row, "time_zone"),
+        language=_row_text(row, "language"),
         preferred_channels=_row_text(row, "preferred_channels") or (),
         consents=[
             consent_from_row(

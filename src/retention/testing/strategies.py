@@ -249,6 +249,7 @@ def customers(*, customer_id: st.SearchStrategy[str] | None = None) -> st.Search
         ),
         birthday=st.none() | st.dates(min_value=date(1920, 1, 1), max_value=date(2015, 12, 31)),
         time_zone=st.none() | time_zones(),
+        language=st.none() | st.sampled_from(["de", "en-GB", "ru", "zh-Hant-TW", "es-419"]),
         preferred_channels=st.lists(st.sampled_from(ChannelKind), max_size=3).map(tuple),
         consents=st.lists(consents(), max_size=4).map(tuple),
         acquisition_source=st.none() | st.sampled_from(["referral", "instagram_ad", "store"]),
