@@ -35,9 +35,9 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
 )
 from retention.summary import rfm_summary
 
@@ -61,6 +61,7 @@ __all__ = [
     "PermanentDeliveryError",
     "Purchase",
     "PurchaseSource",
+    "Purpose",
     "ResumeMismatchError",
     "RetentionError",
     "SchemaError",
@@ -68,7 +69,6 @@ __all__ = [
     "Segment",
     "SegmentKind",
     "StorageError",
-    "Topic",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
