@@ -210,4 +210,6 @@ def test_segment_migration_of_regularity_between_two_dates():
     assert moves.counts.loc["ONE_TIME", "ONE_TIME"] == 1
     assert moves.counts.loc["absent", "ERRATIC"] == 1
     with pytest.raises(ValidationError, match="before end"):
-        segment_migration(frame, start="2024-12-31", end="2024-01-01", segment_by=lambda data, _as_of: data)
+        segment_migration(
+            frame, start="2024-12-31", end="2024-01-01", segment_by=lambda data, _as_of: data
+        )

@@ -14,7 +14,7 @@ from retention.segmentation import (
     Condition,
     Not,
     Or,
-    Segment,
+    RuleSegment,
     categories_bought,
     event_counts,
     field,
@@ -35,7 +35,7 @@ CUSTOMERS = pd.DataFrame(
 
 
 def _members(rule):
-    return Segment("s", rule).evaluate(CUSTOMERS)
+    return RuleSegment("s", rule).evaluate(CUSTOMERS)
 
 
 def test_conditions_by_hand():
@@ -72,7 +72,7 @@ def test_composition_with_and_or_not():
 
 
 def test_round_trip_through_dict_and_json():
-    segment = Segment(
+    segment = RuleSegment(
         "vip",
         ((field("monetary_value") >= 100) | field("level").isin(["gold"]))
         & ~field("lapsed").is_true()
@@ -88,10 +88,10 @@ def test_round_trip_through_dict_and_json():
             {"field": "level", "op": "in", "value": ["gold"]},
         ]
     }
-    assert Segment.from_dict(data) == segment
-    assert Segment.from_json(segment.to_json()) == segment
+    assert RuleSegment.from_dict(data) == segment
+    assert RuleSegment.from_json(segment.to_json()) == segment
     # d has no monetary value but is gold, not lapsed, 5 purchases, in Oslo
-    assert Segment.from_json(segment.to_json()).evaluate(CUSTOMERS).tolist() == [
+    assert RuleSegment.from_json(segment.to_json()).evaluate(CUSTOMERS).tolist() == [
         False,
         False,
         True,
@@ -134,18 +134,20 @@ def test_any_rule_round_trips_and_evaluates_the_same(rule):
 @given(rule=_rules, seed=st.integers(0, 2**32 - 1))
 def test_membership_does_not_depend_on_row_order(rule, seed):
     shuffled = CUSTOMERS.sample(frac=1.0, random_state=seed)
-    segment = Segment("s", rule)
+    segment = RuleSegment("s", rule)
     assert segment.evaluate(shuffled).loc[CUSTOMERS.index].tolist() == (
         segment.evaluate(CUSTOMERS).tolist()
     )
 
 
 def test_unknown_field_names_the_field():
-    segment = Segment("typo", (field("frequncy") >= 3) & (field("level") == "gold"))
+    segment = RuleSegment("typo", (field("frequncy") >= 3) & (field("level") == "gold"))
     with pytest.raises(ValidationError, match="'frequncy'") as error:
         segment.evaluate(CUSTOMERS)
     assert "'typo'" in str(error.value)
     assert "'frequency'" in str(error.value)  # the columns present are listed
+    assert error.value.field == "frequncy"
+    assert error.value.reason == "unknown_field"
 
 
 @pytest.mark.parametrize(
@@ -184,23 +186,23 @@ def test_malformed_rules_are_validation_errors(data, match):
 )
 def test_malformed_segments_are_validation_errors(data, match):
     with pytest.raises(ValidationError, match=match):
-        Segment.from_dict(data)
+        RuleSegment.from_dict(data)
 
 
 def test_bad_json_is_a_validation_error():
     with pytest.raises(ValidationError, match="not valid"):
-        Segment.from_json("{name: ")
+        RuleSegment.from_json("{name: ")
 
 
 def test_type_mismatch_names_the_field():
     with pytest.raises(ValidationError, match="'level'"):
-        Segment("s", field("level") > 3).evaluate(CUSTOMERS)
+        RuleSegment("s", field("level") > 3).evaluate(CUSTOMERS)
 
 
 def test_memberships_may_overlap_and_names_must_be_unique():
     segments = [
-        Segment("gold", field("level") == "gold"),
-        Segment("frequent", field("frequency") >= 5),
+        RuleSegment("gold", field("level") == "gold"),
+        RuleSegment("frequent", field("frequency") >= 5),
     ]
     members = memberships(CUSTOMERS, segments)
     assert members.to_dict("list") == {
@@ -228,7 +230,7 @@ def test_categories_bought_and_event_counts_feed_rules():
     counts = event_counts(events)
     assert counts.to_dict("index") == {"a": {"cart": 0, "view": 1}, "b": {"cart": 1, "view": 2}}
     customers = CUSTOMERS.join(bought).join(counts).fillna({"cart": 0})
-    abandoned = Segment("abandoned_cart", (field("cart") >= 1) & ~field("bought_tea").is_true())
+    abandoned = RuleSegment("abandoned_cart", (field("cart") >= 1) & ~field("bought_tea").is_true())
     assert abandoned.evaluate(customers).tolist() == [False, True, False, False]
 
 

@@ -1,7 +1,7 @@
 """Segmentation: repurchase cycles, regularity groups, RFM, rule segments, churn, migrations.
 
 Partitions (every customer in exactly one group): :func:`regularity` and
-:func:`rfm_segments`.  Memberships (may overlap): rule :class:`Segment` s.
+:func:`rfm_segments`.  Memberships (may overlap): rule :class:`RuleSegment` s.
 
 >>> import retention.segmentation as seg
 >>> [str(group) for group in seg.Regularity]
@@ -28,7 +28,7 @@ from retention.segmentation.rules import (
     Not,
     Or,
     Rule,
-    Segment,
+    RuleSegment,
     categories_bought,
     event_counts,
     field,
@@ -48,7 +48,7 @@ __all__ = [
     "RFMThresholds",
     "Regularity",
     "Rule",
-    "Segment",
+    "RuleSegment",
     "Transitions",
     "categories_bought",
     "cell_code",

@@ -42,7 +42,7 @@ __all__ = [
     "Not",
     "Or",
     "Rule",
-    "Segment",
+    "RuleSegment",
     "categories_bought",
     "event_counts",
     "field",
@@ -381,11 +381,11 @@ def _check_fields(rule: Rule, frame: pd.DataFrame, *, segment: str) -> None:
             f"segment {segment!r} uses unknown field(s) {', '.join(map(repr, missing))}; "
             f"customers has columns {present}. Add the column or fix the rule"
         )
-        raise ValidationError(msg)
+        raise ValidationError(msg, reason="unknown_field", field=missing[0])
 
 
 @attrs.frozen
-class Segment:
+class RuleSegment:
     """A named rule segment.
 
     Examples
@@ -393,10 +393,10 @@ class Segment:
     >>> import pandas as pd
     >>> customers = pd.DataFrame({"frequency": [0, 3, 8], "lapsed": [False, True, False]},
     ...                          index=pd.Index(["a", "b", "c"], name="customer_id"))
-    >>> loyal = Segment("loyal", (field("frequency") >= 3) & ~field("lapsed").is_true())
+    >>> loyal = RuleSegment("loyal", (field("frequency") >= 3) & ~field("lapsed").is_true())
     >>> loyal.evaluate(customers).tolist()
     [False, False, True]
-    >>> Segment.from_dict(loyal.to_dict()) == loyal
+    >>> RuleSegment.from_dict(loyal.to_dict()) == loyal
     True
     """
 
@@ -431,7 +431,7 @@ class Segment:
         return out
 
     @classmethod
-    def from_dict(cls, data: object) -> Segment:
+    def from_dict(cls, data: object) -> RuleSegment:
         """Rebuild a segment from :meth:`to_dict`; unknown keys raise ValidationError."""
         if not isinstance(data, Mapping):
             msg = f"a segment must be a dict, got {type(data).__name__}"
@@ -457,7 +457,7 @@ class Segment:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Segment:
+    def from_json(cls, text: str) -> RuleSegment:
         """Rebuild a segment from :meth:`to_json`."""
         try:
             data = json.loads(text)
@@ -467,7 +467,7 @@ class Segment:
         return cls.from_dict(data)
 
 
-def memberships(customers: pd.DataFrame, segments: Iterable[Segment]) -> pd.DataFrame:
+def memberships(customers: pd.DataFrame, segments: Iterable[RuleSegment]) -> pd.DataFrame:
     """Evaluate several segments at once: one bool column per segment name.
 
     Raises
