@@ -16,16 +16,21 @@ shared machine hits them alike; each peer runs in its own subprocess.  Timed:
 * ``rfm``: the ``rfm`` PyPI package, ``RFM(frame, customer_id=..., transaction_date=...,
   amount=...)`` (scores and segments from the transactions).
 
-The peers are installed beside numpy 2 in their own virtualenv, given with
-``--peer-python``::
+The peers run in their own virtualenvs.  pymc-marketing installs beside numpy 2 and
+pandas 3; the ``rfm`` package (last released 2022) fails under pandas 3 (``ValueError:
+Cannot specify both 'axis' and 'index'/'columns'`` from its ``DataFrame.drop`` call), so it
+gets the pandas 1.5 it was written for::
 
-    python3 -m venv /tmp/segpeer && /tmp/segpeer/bin/pip install rfm pymc-marketing pyarrow
+    python3 -m venv /tmp/segpeer && /tmp/segpeer/bin/pip install pymc-marketing pyarrow
+    python3 -m venv /tmp/rfmpeer && /tmp/rfmpeer/bin/pip install rfm 'pandas<2' 'numpy<2' \
+        pyarrow matplotlib
 
 A peer that runs longer than ``--peer-timeout`` seconds is stopped and reported as such.
 Times are medians of ``--repeat`` runs (one run for the peers).  Usage::
 
     python benchmarks/bench_segmentation.py [--rows 10000000] [--repeat 3]
-        [--peer-python /tmp/segpeer/bin/python] [--peer-timeout 900]
+        [--pymc-python /tmp/segpeer/bin/python] [--rfm-python /tmp/rfmpeer/bin/python]
+        [--peer-timeout 900]
 """
 
 from __future__ import annotations
@@ -151,7 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--peer-python", help="python of a venv with rfm and pymc-marketing")
+    parser.add_argument("--pymc-python", help="python of a venv with pymc-marketing")
+    parser.add_argument("--rfm-python", help="python of a venv with the rfm package")
     parser.add_argument("--peer-timeout", type=float, default=900.0)
     parser.add_argument("--child")
     parser.add_argument("--data", type=Path)
@@ -173,12 +179,14 @@ def main() -> None:
         {"name": key, "runs": measured["by_step"][key], "peak_mb": measured["peak_mb"]}
         for key in OURS
     ]
-    peers = []
-    if arguments.peer_python:
-        peers = [
-            measure(name, arguments.peer_python, data, 1, arguments.peer_timeout)
-            for name in ("pymc-marketing", "rfm")
-        ]
+    peers = [
+        measure(name, python, data, 1, arguments.peer_timeout)
+        for name, python in (
+            ("pymc-marketing", arguments.pymc_python),
+            ("rfm", arguments.rfm_python),
+        )
+        if python
+    ]
     summary = median_of(ours[0])
     segmentation = ours[1]
     from_transactions = median_of(ours[2])

@@ -327,3 +327,15 @@ def test_mixed_naive_and_aware_rows_are_refused():
 def test_peer_groups_must_be_a_series():
     with pytest.raises(ValidationError, match="peer_groups"):
         repurchase_cycles(BOUNDARY, as_of="2024-12-31", peer_groups={"a": "x"})
+
+
+@pytest.mark.parametrize("scale", [1, 10**12])  # dense ids are counted, sparse ones hashed
+def test_integer_ids_give_the_same_cycles_as_text_ids(scale):
+    ids = {"a": 3, "b": 1, "c": 2, "d": 7}
+    numeric = BOUNDARY.assign(customer_id=BOUNDARY["customer_id"].map(ids).astype("int64") * scale)
+    by_text = repurchase_cycles(BOUNDARY, as_of="2024-12-31")
+    by_number = repurchase_cycles(numeric, as_of="2024-12-31")
+    assert by_number.index.tolist() == [1 * scale, 2 * scale, 3 * scale, 7 * scale]
+    expected = by_text.rename(index=lambda c: ids[c] * scale).sort_index()
+    expected.index = expected.index.astype("int64")
+    assert_frame_equal(by_number, expected, check_index_type=False)

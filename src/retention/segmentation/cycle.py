@@ -377,23 +377,29 @@ def _interval_statistics(
     last = keys[starts + purchases - 1] % span + low
     inside = ~new_unit[1:]
     gaps = np.diff(keys)[inside]
-    gap_unit = unit[1:][inside]
     intervals = purchases - 1
     gap_starts = starts - np.arange(n_units)
+    with_gaps = intervals > 0
+    first_gap = gap_starts[with_gaps]
+
+    def per_unit(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        # gaps are grouped by unit in order: one sequential reduceat, no scatter
+        out = np.zeros(n_units)
+        if len(values):
+            out[with_gaps] = np.add.reduceat(values, first_gap)
+        return out
+
     gaps_float = gaps.astype(np.float64)
+    log_gaps = np.log(gaps_float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # integer gaps: their sums and sums of squares are exact in float64 (< 2**53)
-        total = np.bincount(gap_unit, weights=gaps_float, minlength=n_units)
-        total_squares = np.bincount(gap_unit, weights=gaps_float * gaps_float, minlength=n_units)
+        # sums of integer gaps and of their squares are exact in float64 (< 2**53)
+        total = per_unit(gaps_float)
         mean = total / intervals
-        squares = np.maximum(total_squares - total * mean, 0.0)
+        squares = np.maximum(per_unit(gaps_float * gaps_float) - total * mean, 0.0)
         std = np.where(intervals >= 2, np.sqrt(squares / (intervals - 1)), np.nan)
-        log_gaps = np.log(gaps_float)
-        log_mean = np.bincount(gap_unit, weights=log_gaps, minlength=n_units) / intervals
-        log_deviation = log_gaps - log_mean[gap_unit]
-        log_squares = np.bincount(
-            gap_unit, weights=log_deviation * log_deviation, minlength=n_units
-        )
+        log_total = per_unit(log_gaps)
+        log_mean = log_total / intervals
+        log_squares = np.maximum(per_unit(log_gaps * log_gaps) - log_total * log_mean, 0.0)
     median, mad = _median_and_mad(gaps, intervals, gap_starts, mean)
     return {
         "purchases": purchases,
