@@ -1,4 +1,4 @@
-"""Hypothesis strategies and a slow reference implementation for the segmentation tests."""
+"""The package's strategies and a slow per-customer reference for the segmentation tests."""
 
 from __future__ import annotations
 
@@ -6,60 +6,19 @@ import itertools
 import math
 import statistics
 
-import numpy as np
 import pandas as pd
-from hypothesis import strategies as st
 
-START = pd.Timestamp("2024-01-01")
-AS_OF = pd.Timestamp("2024-12-31")
+from retention.testing import strategies as rst
 
-
-@st.composite
-def transaction_frames(draw, *, min_customers=1, max_customers=12, max_rows=40):
-    """Naive daily purchases of a few customers within 2024 (duplicates allowed)."""
-    customers = draw(
-        st.lists(
-            st.text("abcdefgh", min_size=1, max_size=3),
-            min_size=min_customers,
-            max_size=max_customers,
-            unique=True,
-        )
-    )
-    rows = draw(
-        st.lists(
-            st.tuples(st.sampled_from(customers), st.integers(0, 365)),
-            min_size=1,
-            max_size=max_rows,
-        )
-    )
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series([row[0] for row in rows], dtype="str"),
-            "date": START + pd.to_timedelta([row[1] for row in rows], unit="D"),
-            "amount": [float(1 + (row[1] % 7)) for row in rows],
-        }
-    )
+AS_OF = rst.OBSERVATION_PERIOD_END
 
 
-@st.composite
-def summaries(draw, *, min_size=1, max_size=30):
-    """Lifetimes-style summaries with plenty of ties."""
-    n = draw(st.integers(min_size, max_size))
-    frequency = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
-    t_values = draw(st.lists(st.integers(1, 60), min_size=n, max_size=n))
-    recency = [
-        0 if f == 0 else draw(st.integers(0, t)) for f, t in zip(frequency, t_values, strict=True)
-    ]
-    monetary = [0.0 if f == 0 else float(draw(st.integers(1, 8)) * 5) for f in frequency]
-    return pd.DataFrame(
-        {
-            "frequency": np.asarray(frequency, dtype=float),
-            "recency": np.asarray(recency, dtype=float),
-            "T": np.asarray(t_values, dtype=float),
-            "monetary_value": monetary,
-        },
-        index=pd.Index([f"c{i:03d}" for i in range(n)], name="customer_id"),
-    )
+def transaction_frames(**kwargs):
+    return rst.transaction_frames(**kwargs)
+
+
+def summaries(**kwargs):
+    return rst.summaries(**kwargs)
 
 
 def reference_cycles(transactions, as_of, *, min_peers=30):

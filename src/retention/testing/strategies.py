@@ -23,6 +23,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
 import phonenumbers
 from hypothesis import strategies as st
 
@@ -44,7 +46,9 @@ from retention.models import (
 )
 
 __all__ = [
+    "COLUMN_NAMES",
     "CURRENCIES",
+    "OBSERVATION_PERIOD_END",
     "PHONE_REGIONS",
     "aware_datetimes",
     "consents",
@@ -58,7 +62,9 @@ __all__ = [
     "purchases",
     "raw_phone_numbers",
     "segments",
+    "summaries",
     "time_zones",
+    "transaction_frames",
 ]
 
 #: Currencies drawn by default: exponents 2 (EUR, USD, RUB), 0 (JPY) and 3 (BHD).
@@ -325,3 +331,86 @@ def segments() -> st.SearchStrategy[Segment]:
         kind=st.sampled_from(SegmentKind),
         description=st.text(max_size=20),
     )
+
+
+#: Column keywords of the frames drawn by :func:`transaction_frames`.
+COLUMN_NAMES: dict[str, str] = {
+    "customer_id_col": "customer_id",
+    "datetime_col": "date",
+    "monetary_value_col": "amount",
+}
+
+#: End of the period :func:`transaction_frames` draws from (naive, calendar time).
+OBSERVATION_PERIOD_END = pd.Timestamp("2024-12-31")
+_FRAME_START = pd.Timestamp("2024-01-01")
+
+
+def transaction_frames(
+    *, min_customers: int = 1, max_customers: int = 12, max_rows: int = 40
+) -> st.SearchStrategy[pd.DataFrame]:
+    """Draw small naive purchase logs within 2024, with repeats and same-day purchases.
+
+    Columns ``customer_id`` (text), ``date`` (naive, whole days up to
+    :data:`OBSERVATION_PERIOD_END`) and ``amount`` (positive floats); see
+    :data:`COLUMN_NAMES`.
+    """
+
+    @st.composite
+    def build(draw: st.DrawFn) -> pd.DataFrame:
+        customers = draw(
+            st.lists(
+                st.text("abcdefgh", min_size=1, max_size=3),
+                min_size=min_customers,
+                max_size=max_customers,
+                unique=True,
+            )
+        )
+        rows = draw(
+            st.lists(
+                st.tuples(st.sampled_from(customers), st.integers(0, 365), st.integers(1, 9)),
+                min_size=1,
+                max_size=max_rows,
+            )
+        )
+        return pd.DataFrame(
+            {
+                "customer_id": pd.Series([row[0] for row in rows], dtype="str"),
+                "date": _FRAME_START + pd.to_timedelta([row[1] for row in rows], unit="D"),
+                "amount": [float(row[2]) for row in rows],
+            }
+        )
+
+    return build()
+
+
+def summaries(*, min_size: int = 1, max_size: int = 30) -> st.SearchStrategy[pd.DataFrame]:
+    """Draw lifetimes-style customer summaries with many ties.
+
+    Index ``customer_id``; float columns ``frequency`` (0 to 6), ``recency`` (0 when
+    frequency is 0, at most ``T``), ``T`` and ``monetary_value`` (0 exactly when frequency
+    is 0).
+    """
+
+    @st.composite
+    def build(draw: st.DrawFn) -> pd.DataFrame:
+        n = draw(st.integers(min_size, max_size))
+        frequency = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))
+        ages = draw(st.lists(st.integers(1, 60), min_size=n, max_size=n))
+        recency = [
+            0 if count == 0 else draw(st.integers(0, age))
+            for count, age in zip(frequency, ages, strict=True)
+        ]
+        monetary = [
+            0.0 if count == 0 else float(draw(st.integers(1, 8)) * 5) for count in frequency
+        ]
+        return pd.DataFrame(
+            {
+                "frequency": np.asarray(frequency, dtype=float),
+                "recency": np.asarray(recency, dtype=float),
+                "T": np.asarray(ages, dtype=float),
+                "monetary_value": monetary,
+            },
+            index=pd.Index([f"c{i:03d}" for i in range(n)], name="customer_id"),
+        )
+
+    return build()
