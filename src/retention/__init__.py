@@ -24,6 +24,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.ingest import IngestReport, IngestResult, ingest
 
 __all__ = [
     "ChannelContractError",
@@ -32,6 +33,8 @@ __all__ = [
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "IngestReport",
+    "IngestResult",
     "MixedCurrencyError",
     "NaiveTimestampError",
     "NotFittedError",
@@ -45,4 +48,5 @@ __all__ = [
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
+    "ingest",
 ]
