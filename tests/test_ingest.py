@@ -437,6 +437,39 @@ def test_ing_05_k_missing_amounts_give_k_quarantined_rows(amounts):
 # -- ING-06 time zones -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-03-01T10:00:00+01:00",
+        "2024-03-01 10:00:00+01:00",
+        "2024-03-01 10:00 +01:00",
+        "2024-03-01T10:00+0100",
+        "2024-03-01T10:00+01",
+        "2024-03-01T09:00:00Z",
+        "2024-03-01 09:00:00 UTC",
+        "2024-03-01T09:00:00.000z",
+        "2024-03-01T04:30:00-04:30",
+        "2024-03-01T09:00:00,0Z",
+    ],
+)
+def test_tim_01_any_offset_becomes_the_same_utc_instant(text):
+    source = pd.DataFrame({"customer": ["a"], "paid_at": [text], "total": ["1"]})
+    result = run(source)
+    assert result.transactions["purchased_at"].tolist() == [
+        pd.Timestamp("2024-03-01 09:00", tz="UTC")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-03-01T10:00+25:00", "2024-03-01T10:00 Z Z", "2024-03-01T25:00Z"]
+)
+def test_tim_01_bad_offsets_and_times_are_unparseable(text):
+    source = pd.DataFrame(
+        {"customer": ["a", "b"], "paid_at": ["2024-03-01T10:00Z", text], "total": ["1", "1"]}
+    )
+    assert reasons(run(source)) == {2: "unparseable_timestamp"}
+
+
 def test_ing_06_naive_datetime64_column_raises_before_anything():
     source = pd.DataFrame(
         {"customer": ["c1"], "paid_at": pd.to_datetime(["2024-03-01 10:00"]), "total": [1.0]}
@@ -867,3 +900,28 @@ def test_report_identity_holds_for_any_input_and_chunking(rows, chunksize, on_co
         assert result.transactions["order_id"].is_unique
     pd.testing.assert_frame_equal(whole.transactions, chunked.transactions)
     assert reasons(whole) == reasons(chunked)
+
+
+class InterruptingRates:
+    """Converter that is pressed Ctrl-C on its second call (the second chunk)."""
+
+    currency = "EUR"
+
+    def __init__(self):
+        self.calls = 0
+
+    def convert(self, amount_minor, currency, purchased_at):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        del currency, purchased_at
+        return amount_minor
+
+
+def test_scl_03_ctrl_c_drops_the_chunk_in_flight_whole():
+    rows = [("c1", "2024-03-01T10:00:00Z", "1", f"A-{i}") for i in range(5)]
+    result = run(frame(rows), order_id_col="order", chunksize=2, converter=InterruptingRates())
+    assert result.report.status == "interrupted"
+    assert result.report.rows_read == 2
+    assert result.transactions["line"].tolist() == [1, 2]
+    check_identity(result)

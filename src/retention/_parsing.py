@@ -67,10 +67,11 @@ CURRENCY_SYMBOLS: dict[str, frozenset[str]] = {
 }
 
 _SPACES = " \u00a0\u202f"
+_OFFSET = r"(?:Z|z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 _ISO = re.compile(
-    r"^(?P<stamp>[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?)"
-    r" ?(?P<offset>Z|z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?"
+    r" ?(?:Z|z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
 _MAX_DIGITS = 18
 
@@ -140,21 +141,85 @@ def is_missing_text(text: pd.Series) -> NDArray[np.bool_]:
 
 
 def amount_pattern(decimal: str, thousands: str | None) -> str:
-    """Return the regular expression a trimmed amount must match under the declared separators."""
-    point = re.escape(decimal)
-    if thousands is None:
-        integer = "[0-9]+"
-    else:
-        group = f"[{_SPACES}]" if thousands in _SPACES else re.escape(thousands)
-        integer = f"[0-9]{{1,3}}(?:{group}[0-9]{{3}})+|[0-9]+"
+    """Return the regular expression a trimmed amount must match under the declared separators.
+
+    The groups are the sign (before or after a leading symbol), the leading symbol, the
+    integer part, the fraction and a trailing symbol.
+    """
     symbol = r"[^0-9\s+\-.,']*"
     return (
         rf"^(?P<sign>[+-]?)\s*(?P<pre>{symbol})\s*(?P<sign2>[+-]?)"
-        rf"(?P<int>{integer})?(?:{point}(?P<frac>[0-9]+))?\s*(?P<post>{symbol})$"
+        rf"(?P<int>{_integer_pattern(thousands)})?(?:{re.escape(decimal)}(?P<frac>[0-9]+))?"
+        rf"\s*(?P<post>{symbol})$"
     )
 
 
-def parse_amount_text(  # noqa: PLR0915 - one vectorised pass, step by step
+def _integer_pattern(thousands: str | None) -> str:
+    if thousands is None:
+        return "[0-9]+"
+    group = f"[{_SPACES}]" if thousands in _SPACES else re.escape(thousands)
+    return f"[0-9]{{1,3}}(?:{group}[0-9]{{3}})+|[0-9]+"
+
+
+def _number_pattern(decimal: str, thousands: str | None) -> str:
+    return rf"[+-]?(?:{_integer_pattern(thousands)})?(?:{re.escape(decimal)}[0-9]+)?"
+
+
+def _strip_symbols(
+    trimmed: pd.Series,
+    rows: NDArray[np.bool_],
+    currencies: pd.Series,
+    *,
+    decimal: str,
+    thousands: str | None,
+    strip_currency_symbol: bool,
+) -> tuple[pd.Series, NDArray[np.object_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Split the rows holding a currency symbol (the rare path) into symbol and number.
+
+    Returns the number text of every row (unchanged where no symbol), the symbol per row,
+    and the masks of rows that cannot be read and of symbols not matching the currency.
+    """
+    n = len(trimmed)
+    symbols = np.full(n, "", dtype=object)
+    unparseable = np.zeros(n, dtype=bool)
+    mismatch = np.zeros(n, dtype=bool)
+    core = trimmed.copy()
+    if not rows.any():
+        return core, symbols, unparseable, mismatch
+    parts = trimmed[rows].str.extract(amount_pattern(decimal, thousands)).astype(object)
+    parts = parts.where(parts.notna(), "")
+    matched = (
+        trimmed[rows]
+        .str.fullmatch(amount_pattern(decimal, thousands))
+        .to_numpy(dtype=bool, na_value=False)
+    )
+    pre, post = parts["pre"], parts["post"]
+    symbol = pre.where(pre != "", post).to_numpy(dtype=object)
+    bad = (
+        ~matched
+        | ((pre != "") & (post != "")).to_numpy(dtype=bool)
+        | ((parts["sign"] != "") & (parts["sign2"] != "")).to_numpy(dtype=bool)
+        | (symbol == "")
+    )
+    if strip_currency_symbol:
+        codes = currencies[rows].to_numpy(dtype=object)
+        allowed = {
+            (s, c): isinstance(c, str) and (c in CURRENCY_SYMBOLS.get(s, ()) or s.upper() == c)
+            for s, c in set(zip(symbol, codes, strict=True))
+        }
+        wrong = np.array([not allowed[key] for key in zip(symbol, codes, strict=True)], dtype=bool)
+        mismatch[np.flatnonzero(rows)] = wrong & ~bad
+    else:
+        bad = np.ones(len(bad), dtype=bool)
+    fraction = parts["frac"].where(parts["frac"] == "", decimal + parts["frac"])
+    number = parts["sign"] + parts["sign2"] + parts["int"] + fraction
+    core[rows] = number.to_numpy(dtype=object)
+    unparseable[np.flatnonzero(rows)] = bad
+    symbols[np.flatnonzero(rows)] = symbol
+    return core, symbols, unparseable, mismatch
+
+
+def parse_amount_text(
     text: pd.Series,
     exponents: NDArray[np.int64],
     currencies: pd.Series,
@@ -163,73 +228,53 @@ def parse_amount_text(  # noqa: PLR0915 - one vectorised pass, step by step
     thousands: str | None,
     strip_currency_symbol: bool,
 ) -> tuple[NDArray[np.int64], dict[str, NDArray[np.bool_]], NDArray[np.object_]]:
-    """Parse trimmed, non-missing amount text into integer minor units.
+    """Parse non-missing amount text into integer minor units, without floats.
+
+    The number is validated against the declared format, reduced to its digits and the
+    count of fraction digits, and scaled to the currency's exponent in integers: a value
+    finer than the exponent is ``precision_loss`` (never rounded), one beyond 18 digits
+    ``amount_out_of_range``.  Rows holding a currency symbol take a slower path.
 
     Returns the minor units, masks for ``unparseable_amount``, ``precision_loss``,
     ``amount_out_of_range`` and ``currency_symbol_mismatch``, and the currency symbol
     found on each row (empty string when none).
     """
-    n = len(text)
-    minor = np.zeros(n, dtype=np.int64)
-    symbols = np.full(n, "", dtype=object)
     trimmed = text.str.strip()
-    parts = trimmed.str.extract(amount_pattern(decimal, thousands))
-    matched = parts["sign"].notna().to_numpy(dtype=bool)
-    pre = parts["pre"].fillna("")
-    post = parts["post"].fillna("")
-    integer = parts["int"].fillna("")
-    fraction = parts["frac"].fillna("")
-    sign = parts["sign"].fillna("")
-    sign2 = parts["sign2"].fillna("")
-    no_digits = ((integer == "") & (fraction == "")).to_numpy(dtype=bool)
-    two_signs = ((sign != "") & (sign2 != "")).to_numpy(dtype=bool)
-    two_symbols = ((pre != "") & (post != "")).to_numpy(dtype=bool)
-    symbol = pre.where(pre != "", post)
-    has_symbol = (symbol != "").to_numpy(dtype=bool)
-    symbols[has_symbol] = symbol.to_numpy(dtype=object)[has_symbol]
-    unparseable = ~matched | no_digits | two_signs | two_symbols
-    mismatch = np.zeros(n, dtype=bool)
-    if strip_currency_symbol:
-        pairs = pd.DataFrame({"symbol": symbol.to_numpy(dtype=object), "currency": currencies})
-        pairs = pairs[has_symbol & ~unparseable]
-        if len(pairs):
-            unique = pairs.drop_duplicates()
-            allowed = {
-                (s, c): bool(
-                    isinstance(c, str) and (c in CURRENCY_SYMBOLS.get(s, ()) or s.upper() == c)
-                )
-                for s, c in zip(unique["symbol"], unique["currency"], strict=True)
-            }
-            ok = np.array(
-                [allowed[key] for key in zip(pairs["symbol"], pairs["currency"], strict=True)],
-                dtype=bool,
-            )
-            rows = np.flatnonzero(has_symbol & ~unparseable)
-            mismatch[rows[~ok]] = True
-    else:
-        unparseable |= has_symbol
-    digits_int = integer.str.replace(r"[^0-9]", "", regex=True)
-    digits_int = digits_int.where(digits_int != "", "0")
-    precision = np.zeros(n, dtype=bool)
-    too_large = np.zeros(n, dtype=bool)
+    has_symbol = trimmed.str.contains(f"[^0-9+\\-.,'\t{_SPACES}]", regex=True).to_numpy(
+        dtype=bool, na_value=False
+    )
+    core, symbols, unparseable, mismatch = _strip_symbols(
+        trimmed,
+        has_symbol,
+        currencies,
+        decimal=decimal,
+        thousands=thousands,
+        strip_currency_symbol=strip_currency_symbol,
+    )
+    valid = core.str.fullmatch(_number_pattern(decimal, thousands)).to_numpy(
+        dtype=bool, na_value=False
+    ) & core.str.contains("[0-9]", regex=True).to_numpy(dtype=bool, na_value=False)
+    unparseable = unparseable | ~valid
     usable = ~unparseable & ~mismatch
-    for exponent in np.unique(exponents[usable]):
-        rows = usable & (exponents == exponent)
-        frac = fraction[rows]
-        kept = frac.str.slice(0, int(exponent)).str.pad(int(exponent), side="right", fillchar="0")
-        extra = frac.str.slice(int(exponent))
-        precision[rows] = extra.str.contains("[1-9]", regex=True).to_numpy(dtype=bool)
-        digits = (digits_int[rows] + kept).str.lstrip("0")
-        digits = digits.where(digits != "", "0")
-        large = (digits.str.len() > _MAX_DIGITS).to_numpy(dtype=bool)
-        too_large[rows] = large
-        values = np.zeros(int(rows.sum()), dtype=np.int64)
-        values[~large] = digits[~large].astype("int64").to_numpy(dtype=np.int64)
-        minor[rows] = values
-    negative = ((sign == "-") | (sign2 == "-")).to_numpy(dtype=bool)
-    minor[negative] = -minor[negative]
-    precision &= usable
-    too_large &= usable & ~precision
+    core = core.where(usable, "0")
+    negative = core.str.startswith("-").to_numpy(dtype=bool, na_value=False)
+    kept = core.str.replace(f"[^0-9{re.escape(decimal)}]", "", regex=True)
+    point = kept.str.find(decimal).to_numpy(dtype=np.int64)
+    length = kept.str.len().to_numpy(dtype=np.int64)
+    fraction_digits = np.where(point < 0, 0, length - point - 1)
+    digits = kept.str.replace(decimal, "", regex=False).str.lstrip("0")
+    significant = digits.str.len().to_numpy(dtype=np.int64)
+    digits = digits.where(digits != "", "0")
+    shift = exponents - fraction_digits
+    too_large = usable & ((significant > _MAX_DIGITS) | (significant + shift > _MAX_DIGITS))
+    digits = digits.where(~too_large, "0")
+    value = digits.astype("int64").to_numpy(dtype=np.int64)
+    up = np.where(shift > 0, shift, 0)
+    down = np.where(shift < 0, -shift, 0)
+    divisor = np.power(10, np.minimum(down, _MAX_DIGITS)).astype(np.int64)
+    precision = usable & ~too_large & ((down > _MAX_DIGITS) & (value != 0) | (value % divisor != 0))
+    minor = np.where(precision | too_large | ~usable, 0, value // divisor * np.power(10, up))
+    minor = np.where(negative, -minor, minor).astype(np.int64)
     return (
         minor,
         {
@@ -270,7 +315,7 @@ def parse_amount_numbers(
 def parse_timestamp_text(
     text: pd.Series, *, date_format: str | None
 ) -> tuple[pd.Series, NDArray[np.bool_], NDArray[np.bool_]]:
-    """Parse trimmed, non-missing timestamp text strictly.
+    """Parse non-missing timestamp text strictly.
 
     Without ``date_format`` only ISO 8601 is read (``2024-03-01``,
     ``2024-03-01T10:00:00+01:00``, ``...Z``); nothing is guessed and day-first is never
@@ -279,8 +324,9 @@ def parse_timestamp_text(
     Returns
     -------
     tuple
-        Wall-clock or UTC values (``datetime64``, NaT where unparseable), a mask of rows
-        that carried a UTC offset (values already converted to UTC), and a mask of
+        Values as naive ``datetime64`` (UTC for rows that carried an offset, wall-clock
+        time for the others; NaT where unparseable; digits below the microsecond are
+        dropped), the mask of rows that carried a UTC offset, and the mask of
         unparseable rows.
     """
     trimmed = text.str.strip()
@@ -293,23 +339,24 @@ def parse_timestamp_text(
         bad = parsed.isna().to_numpy(dtype=bool)
         aware = np.full(n, aware_format, dtype=bool) & ~bad
         return parsed, aware, bad
-    parts = trimmed.str.extract(_ISO.pattern)
-    stamp = parts["stamp"].str.replace(",", ".", regex=False)
-    parsed = pd.to_datetime(stamp, format="ISO8601", errors="coerce")
-    offset = parts["offset"]
-    aware = offset.notna().to_numpy(dtype=bool)
-    numeric = offset.where(~offset.isin(["Z", "z", "UTC"]), "+00:00").fillna("+00:00")
-    digits = numeric.str.replace(":", "", regex=False)
-    sign = np.where(digits.str.slice(0, 1) == "-", -1, 1)
-    hours = pd.to_numeric(digits.str.slice(1, 3), errors="coerce").to_numpy(dtype=np.float64)
-    minutes = pd.to_numeric(digits.str.slice(3, 5).replace("", "0"), errors="coerce").to_numpy(
-        dtype=np.float64
-    )
-    bad_offset = aware & ~((hours <= 23) & (minutes < 60))
-    shift = pd.to_timedelta(np.where(bad_offset, 0, sign * (hours * 60 + minutes)), unit="min")
-    parsed = parsed - shift
-    bad = parsed.isna().to_numpy(dtype=bool) | bad_offset
-    parsed = parsed.where(~bad)
+    shaped = trimmed.str.fullmatch(_ISO.pattern).to_numpy(dtype=bool, na_value=False)
+    aware = shaped & trimmed.str.contains(_OFFSET, regex=True).to_numpy(dtype=bool, na_value=False)
+    naive = shaped & ~aware
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    if naive.any():
+        stamps = trimmed[naive].str.replace(",", ".", regex=False)
+        wall = pd.to_datetime(stamps, format="ISO8601", errors="coerce")
+        parsed[naive] = wall.astype("datetime64[us]")
+    if aware.any():
+        stamps = (
+            trimmed[aware]
+            .str.replace(",", ".", regex=False)
+            .str.replace(r"(?:UTC|z)$", "Z", regex=True)
+            .str.replace(r" ([+-][0-9]{2}(?::?[0-9]{2})?|Z)$", r"\1", regex=True)
+        )
+        instants = pd.to_datetime(stamps, format="ISO8601", errors="coerce", utc=True)
+        parsed[aware] = instants.dt.tz_localize(None).astype("datetime64[us]")
+    bad = parsed.isna().to_numpy(dtype=bool)
     return parsed, aware & ~bad, bad
 
 

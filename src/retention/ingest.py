@@ -387,10 +387,9 @@ def _empty_quarantine() -> pd.DataFrame:
 
 @attrs.define
 class _Segment:
-    """Order ids accepted so far, with their payload hash and where they are stored."""
+    """Order ids accepted so far, with the line and the place each one is stored."""
 
     ids: pd.Index
-    hashes: NDArray[Any]
     lines: NDArray[np.int64]
     chunks: NDArray[np.int64]
     rows: NDArray[np.int64]
@@ -422,7 +421,6 @@ class _Seen:
             self.segments.append(
                 _Segment(
                     ids=older.ids.append(newer.ids),
-                    hashes=np.concatenate((older.hashes, newer.hashes)),
                     lines=np.concatenate((older.lines, newer.lines)),
                     chunks=np.concatenate((older.chunks, newer.chunks)),
                     rows=np.concatenate((older.rows, newer.rows)),
@@ -437,16 +435,21 @@ class _Flags:
     reason: NDArray[np.object_]
     column: NDArray[np.object_]
     detail: NDArray[np.object_]
+    passed: NDArray[np.bool_]
 
     @classmethod
     def empty(cls, n: int) -> _Flags:
         return cls(
-            np.full(n, "", dtype=object), np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+            np.full(n, "", dtype=object),
+            np.full(n, "", dtype=object),
+            np.full(n, "", dtype=object),
+            np.ones(n, dtype=bool),
         )
 
     @property
     def ok(self) -> NDArray[np.bool_]:
-        return np.asarray(self.reason == "", dtype=bool)
+        """Rows that passed every check so far (a copy)."""
+        return self.passed.copy()
 
     def flag(
         self,
@@ -455,12 +458,13 @@ class _Flags:
         column: str | None,
         detail: str | NDArray[np.object_],
     ) -> None:
-        chosen = np.asarray(mask, dtype=bool) & self.ok
+        chosen = np.asarray(mask, dtype=bool) & self.passed
         if not chosen.any():
             return
         self.reason[chosen] = reason
         self.column[chosen] = column or ""
         self.detail[chosen] = detail if isinstance(detail, str) else detail[chosen]
+        self.passed[chosen] = False
 
 
 @attrs.define
@@ -653,7 +657,7 @@ class _Ingestor:
         missing = is_missing_text(text)
         flags.flag(missing, "missing_timestamp", name, "the timestamp is empty")
         parsed, aware, bad = parse_timestamp_text(text, date_format=self.date_format)
-        bad &= ~missing
+        bad = bad & ~missing
         expected = self.date_format or "ISO 8601 (YYYY-MM-DD[THH:MM[:SS]][+HH:MM|Z])"
         flags.flag(
             bad,
@@ -899,59 +903,65 @@ class _Ingestor:
         With ``on_conflict`` ``"quarantine"`` or ``"raise"`` each repeat is compared with
         the stored row (the first occurrence); with ``"update"`` with the previous
         occurrence, so that a run of rows behaves like successive upserts and the last
-        differing row is stored.
+        differing row is stored.  Only repeated rows are compared, column by column.
         """
         ok = flags.ok
         keep = ok.copy()
         if self.columns.order_id is None or not ok.any():
             return keep
         positions = np.flatnonzero(ok)
-        rows = canonical.iloc[positions]
         m = len(positions)
-        hashes = pd.util.hash_pandas_object(rows[list(_PAYLOAD)], index=False).to_numpy(
-            dtype=np.uint64
-        )
-        ids = pd.Index(rows["order_id"].to_numpy(dtype=object))
-        lines = rows["line"].to_numpy(dtype=np.int64)
+        ids = pd.Index(canonical["order_id"].to_numpy(dtype=object)[positions])
+        lines = canonical["line"].to_numpy(dtype=np.int64)[positions]
         segment_of, found_at = self.seen.lookup(ids)
         found = segment_of >= 0
-        stored_hash = np.zeros(m, dtype=np.uint64)
         stored_line = np.zeros(m, dtype=np.int64)
+        stored_chunk = np.zeros(m, dtype=np.int64)
+        stored_row = np.zeros(m, dtype=np.int64)
         for number in np.unique(segment_of[found]):
             hit = segment_of == number
             segment = self.seen.segments[int(number)]
-            stored_hash[hit] = segment.hashes[found_at[hit]]
             stored_line[hit] = segment.lines[found_at[hit]]
+            stored_chunk[hit] = segment.chunks[found_at[hit]]
+            stored_row[hit] = segment.rows[found_at[hit]]
         codes, _ = pd.factorize(ids)
         groups = pd.Series(np.arange(m)).groupby(codes, sort=False)
         occurrence = groups.cumcount().to_numpy()
-        first = groups.transform("first").to_numpy().astype(np.int64)
         update = self.on_conflict == "update"
         if update:
             previous = groups.shift(1).to_numpy(dtype=np.float64)
-            has_previous = ~np.isnan(previous)
-            reference = np.where(has_previous, previous, 0).astype(np.int64)
-            reference_hash = np.where(has_previous, hashes[reference], stored_hash)
-            reference_line = np.where(has_previous, lines[reference], stored_line)
+            local_ref = np.where(np.isnan(previous), -1, previous).astype(np.int64)
         else:
-            reference_hash = np.where(found, stored_hash, hashes[first])
-            reference_line = np.where(found, stored_line, lines[first])
+            first = groups.transform("first").to_numpy().astype(np.int64)
+            local_ref = np.where(found, -1, first)
         repeated = found | (occurrence > 0)
-        same = repeated & (hashes == reference_hash)
-        conflict = repeated & ~same
+        use_local = repeated & (local_ref >= 0)
+        reference_line = np.where(use_local, lines[np.maximum(local_ref, 0)], stored_line)
+        differing = self._differing(
+            canonical=canonical,
+            positions=positions,
+            repeated=repeated,
+            use_local=use_local,
+            local_ref=local_ref,
+            stored_chunk=stored_chunk,
+            stored_row=stored_row,
+        )
+        conflict = repeated & differing.any(axis=1)
+        same = repeated & ~conflict
         self.deduplicated += int(same.sum())
         keep[positions[same]] = False
         if conflict.any() and not update:
-            details = self._conflict_details(
-                canonical=canonical,
-                positions=positions,
-                found=found,
-                segment_of=segment_of,
-                found_at=found_at,
-                first=first,
-                conflict=conflict,
-                reference_line=reference_line,
-            )
+            details = [
+                f"order {order!r} on line {line} differs from line {reference} in "
+                + ", ".join(np.asarray(_PAYLOAD, dtype=object)[mask])
+                for order, line, reference, mask in zip(
+                    ids[conflict],
+                    lines[conflict],
+                    reference_line[conflict],
+                    differing[conflict],
+                    strict=True,
+                )
+            ]
             if self.on_conflict == "raise":
                 msg = (
                     f"{self.file or 'transactions'}: {details[0]}; pass "
@@ -966,7 +976,7 @@ class _Ingestor:
             flags.flag(mask, "duplicate_order_conflict", self.columns.order_id, detail_array)
             keep[positions[conflict]] = False
         # writers: rows that become the stored version of their order
-        writer = (~repeated & (occurrence == 0)) | (conflict if update else False)
+        writer = ~repeated | (conflict & update)
         writer_codes = codes[writer]
         last_writer = ~pd.Series(writer_codes).duplicated(keep="last").to_numpy()
         superseded_local = np.flatnonzero(writer)[~last_writer]
@@ -984,28 +994,26 @@ class _Ingestor:
         final_local = np.flatnonzero(writer)[last_writer]
         chunk = len(self.accepted)
         row_of = np.cumsum(keep) - 1
-        # orders stored in an earlier chunk and rewritten here
         moved = final_local[found[final_local]]
         if len(moved):
             first_writer_line = (
                 pd.Series(lines[writer]).groupby(writer_codes, sort=False).transform("first")
             ).to_numpy()[last_writer][found[final_local]]
             for local, replaced_by in zip(moved, first_writer_line, strict=True):
+                self.staged.append(
+                    (int(stored_chunk[local]), int(stored_row[local]), int(replaced_by))
+                )
                 segment = self.seen.segments[int(segment_of[local])]
                 position = int(found_at[local])
-                old_chunk, old_row = int(segment.chunks[position]), int(segment.rows[position])
-                self.staged.append((old_chunk, old_row, int(replaced_by)))
-                self.deduplicated += 1
-                self.updated += 1
-                segment.hashes[position] = hashes[local]
                 segment.lines[position] = lines[local]
                 segment.chunks[position] = chunk
                 segment.rows[position] = row_of[positions[local]]
+            self.deduplicated += len(moved)
+            self.updated += len(moved)
         fresh = final_local[~found[final_local]]
         self.seen.add(
             _Segment(
                 ids=ids[fresh],
-                hashes=hashes[fresh],
                 lines=lines[fresh],
                 chunks=np.full(len(fresh), chunk, dtype=np.int64),
                 rows=row_of[positions[fresh]].astype(np.int64),
@@ -1013,45 +1021,45 @@ class _Ingestor:
         )
         return keep
 
-    def _conflict_details(
+    def _differing(
         self,
         *,
         canonical: pd.DataFrame,
         positions: NDArray[np.int64],
-        found: NDArray[np.bool_],
-        segment_of: NDArray[np.int64],
-        found_at: NDArray[np.int64],
-        first: NDArray[np.int64],
-        conflict: NDArray[np.bool_],
-        reference_line: NDArray[np.int64],
-    ) -> list[str]:
-        """Name the order, the differing columns and both lines of each conflict.
+        repeated: NDArray[np.bool_],
+        use_local: NDArray[np.bool_],
+        local_ref: NDArray[np.int64],
+        stored_chunk: NDArray[np.int64],
+        stored_row: NDArray[np.int64],
+    ) -> NDArray[np.bool_]:
+        """Compare each repeated row with its reference row, column by column.
 
-        Conflicts are rare, so this loops over them (never over all rows).
+        Returns a (rows, payload columns) mask of differing values (all false for rows
+        that are not repeated).  Reference rows come from this chunk or from the rows
+        stored by earlier chunks.
         """
-        details: list[str] = []
-        for local in np.flatnonzero(conflict):
-            row = canonical.iloc[positions[local]]
-            if found[local]:
-                segment = self.seen.segments[int(segment_of[local])]
-                position = int(found_at[local])
-                chunk, stored_row = int(segment.chunks[position]), int(segment.rows[position])
-                reference = self.accepted[chunk].iloc[stored_row]
-            else:
-                reference = canonical.iloc[positions[first[local]]]
-            differing = [
-                column
-                for column in _PAYLOAD
-                if not (
-                    (pd.isna(row[column]) and pd.isna(reference[column]))
-                    or row[column] == reference[column]
-                )
-            ]
-            details.append(
-                f"order {row['order_id']!r} on line {int(row['line'])} differs from line "
-                f"{int(reference_line[local])} in {', '.join(differing)}"
-            )
-        return details
+        m = len(positions)
+        differing = np.zeros((m, len(_PAYLOAD)), dtype=bool)
+        if not repeated.any():
+            return differing
+        payload = list(_PAYLOAD)
+        local_rows = np.flatnonzero(use_local)
+        stored_rows = np.flatnonzero(repeated & ~use_local)
+        pieces = [canonical[payload].iloc[positions[local_ref[local_rows]]]]
+        order = [local_rows]
+        for chunk in np.unique(stored_chunk[stored_rows]):
+            picked = stored_rows[stored_chunk[stored_rows] == chunk]
+            pieces.append(self.accepted[int(chunk)][payload].iloc[stored_row[picked]])
+            order.append(picked)
+        reference = pd.concat([piece for piece in pieces if len(piece)], ignore_index=True)
+        targets = np.concatenate(order)
+        current = canonical[payload].iloc[positions[targets]].reset_index(drop=True)
+        for index, column in enumerate(payload):
+            left = current[column].to_numpy(dtype=object)
+            right = reference[column].to_numpy(dtype=object)
+            both_missing = pd.isna(left) & pd.isna(right)
+            differing[targets, index] = ~(both_missing | (left == right))
+        return differing
 
     def _quarantine_rows(
         self,
