@@ -4,6 +4,8 @@ The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
 from retention._version import __version__
+from retention.contacts import contact_hash, normalize_email, normalize_phone
+from retention.datasets import load_cdnow_sample
 from retention.exceptions import (
     ChannelContractError,
     ChannelError,
@@ -25,28 +27,58 @@ from retention.exceptions import (
     ValidationError,
 )
 from retention.ingest import IngestReport, IngestResult, ingest
+from retention.models import (
+    ChannelKind,
+    Consent,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Item,
+    Purchase,
+    PurchaseSource,
+    Segment,
+    SegmentKind,
+    Topic,
+)
+from retention.summary import rfm_summary
 
 __all__ = [
     "ChannelContractError",
     "ChannelError",
+    "ChannelKind",
+    "Consent",
+    "ContactKind",
+    "ContactPoint",
     "ConvergenceError",
+    "Customer",
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
     "IngestReport",
     "IngestResult",
+    "Item",
     "MixedCurrencyError",
     "NaiveTimestampError",
     "NotFittedError",
     "NotFoundError",
     "PermanentDeliveryError",
+    "Purchase",
+    "PurchaseSource",
     "ResumeMismatchError",
     "RetentionError",
     "SchemaError",
     "SchemaVersionError",
+    "Segment",
+    "SegmentKind",
     "StorageError",
+    "Topic",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
+    "contact_hash",
     "ingest",
+    "load_cdnow_sample",
+    "normalize_email",
+    "normalize_phone",
+    "rfm_summary",
 ]

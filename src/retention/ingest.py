@@ -359,7 +359,7 @@ def _empty_transactions(*, converted: bool) -> pd.DataFrame:
     data: dict[str, pd.Series] = {
         "customer_id": pd.Series([], dtype=text),
         "order_id": pd.Series([], dtype=text),
-        "purchased_at": pd.Series([], dtype="datetime64[ns, UTC]"),
+        "purchased_at": pd.Series([], dtype="datetime64[us, UTC]"),
         "amount_minor": pd.Series([], dtype=np.int64),
         "currency": pd.Series([], dtype=text),
         "amount": pd.Series([], dtype=np.float64),
@@ -642,7 +642,7 @@ class _Ingestor:
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             utc = column.dt.tz_convert("UTC")
             flags.flag(column.isna().to_numpy(dtype=bool), "missing_timestamp", name, "empty")
-            return self._to_ns(utc, flags)
+            return self._to_utc(utc, flags)
         if pd.api.types.is_datetime64_dtype(column.dtype):
             missing = column.isna().to_numpy(dtype=bool)
             flags.flag(missing, "missing_timestamp", name, "the timestamp is empty")
@@ -689,7 +689,7 @@ class _Ingestor:
             else:
                 local = self._localize_naive(pd.Series(parsed.to_numpy()), naive, flags)
                 utc = utc.where(~naive, local)
-        return self._to_ns(utc, flags)
+        return self._to_utc(utc, flags)
 
     def _localize_naive(self, wall: pd.Series, rows: NDArray[np.bool_], flags: _Flags) -> pd.Series:
         name = self.columns.purchased_at
@@ -716,9 +716,9 @@ class _Ingestor:
             f"this wall-clock time occurs twice in {self.assume_tz}; "
             "pass ambiguous='earliest' or 'latest'",
         )
-        return self._to_ns(utc, flags)
+        return self._to_utc(utc, flags)
 
-    def _to_ns(self, utc: pd.Series, flags: _Flags) -> pd.Series:
+    def _to_utc(self, utc: pd.Series, flags: _Flags) -> pd.Series:
         outside = ((utc < _MIN_NS) | (utc > _MAX_NS)).to_numpy(dtype=bool)
         flags.flag(
             outside,
@@ -726,7 +726,7 @@ class _Ingestor:
             self.columns.purchased_at,
             "the timestamp lies outside 1677-2262",
         )
-        return utc.where(~outside).astype("datetime64[ns, UTC]").reset_index(drop=True)
+        return utc.where(~outside).astype("datetime64[us, UTC]").reset_index(drop=True)
 
     def _time_range(self, purchased_at: pd.Series, flags: _Flags) -> None:
         name = self.columns.purchased_at
@@ -1482,7 +1482,7 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     -------
     IngestResult
         ``transactions`` (columns :data:`TRANSACTION_COLUMNS`: ``customer_id``,
-        ``order_id``, ``purchased_at`` (``datetime64[ns, UTC]``), ``amount_minor``
+        ``order_id``, ``purchased_at`` (``datetime64[us, UTC]``), ``amount_minor``
         (int64), ``currency``, ``amount`` (float64, for numerics), ``kind``
         (``"purchase"``/``"refund"``), ``refund_of``, ``source``, ``category`` and
         ``line``, the 1-based source line: the physical line where a CSV record
