@@ -348,12 +348,14 @@ def parse_timestamp_text(
         wall = pd.to_datetime(stamps, format="ISO8601", errors="coerce")
         parsed[naive] = wall.astype("datetime64[us]")
     if aware.any():
-        stamps = (
-            trimmed[aware]
-            .str.replace(",", ".", regex=False)
-            .str.replace(r"(?:UTC|z)$", "Z", regex=True)
-            .str.replace(r" ([+-][0-9]{2}(?::?[0-9]{2})?|Z)$", r"\1", regex=True)
-        )
+        stamps = trimmed[aware]
+        unusual = stamps.str.contains(r",|UTC$|z$| (?:[+-][0-9]{2}(?::?[0-9]{2})?|Z)$", regex=True)
+        if unusual.any():  # decimal commas, "UTC"/"z" suffixes, a space before the offset
+            stamps = (
+                stamps.str.replace(",", ".", regex=False)
+                .str.replace(r"(?:UTC|z)$", "Z", regex=True)
+                .str.replace(r" ([+-][0-9]{2}(?::?[0-9]{2})?|Z)$", r"\1", regex=True)
+            )
         instants = pd.to_datetime(stamps, format="ISO8601", errors="coerce", utc=True)
         parsed[aware] = instants.dt.tz_localize(None).astype("datetime64[us]")
     bad = parsed.isna().to_numpy(dtype=bool)

@@ -11,10 +11,25 @@ ids stay text (``00123`` stays ``00123``).  Nothing is guessed: naive timestamps
 ``assume_tz``, dates are ISO 8601 unless ``date_format`` says otherwise, and decimal and
 thousands separators are declared.
 
+Each row is checked in a fixed order and quarantined with the first failing check:
+record shape and encoding, ids, currency, timestamp, amount, sign against kind, time
+range, currency conversion, then duplicates; refunds are matched with their parent
+orders after the last chunk (a parent may come later in the file).  ``purchased_at`` is
+kept to the microsecond, as Python datetimes and the stores hold it.
+
 Reason codes
 ------------
 The reason codes in :data:`REASONS` are public API; tests and host code should match on
 them, never on the ``detail`` texts, which may change.
+
+Chunks and stores
+-----------------
+Work happens per chunk (:class:`_Ingestor.process`), and everything a chunk needs from
+earlier chunks goes through two narrow seams: the index of accepted order ids (for
+duplicates) and the accepted rows (for refund parents).  Ingesting into a store
+(``store=``, a later addition) replaces both with store look-ups and commits each chunk's
+accepted and quarantined rows in one transaction, so memory stays bounded by the chunk
+size; returning frames, as now, holds the result in memory.
 """
 
 from __future__ import annotations
