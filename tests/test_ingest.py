@@ -21,6 +21,7 @@ from retention.exceptions import (
     ValidationError,
 )
 from retention.ingest import QUARANTINE_COLUMNS, REASONS, TRANSACTION_COLUMNS
+from retention.testing import strategies as rst
 
 COLUMNS = {"customer_id_col": "customer", "datetime_col": "paid_at", "monetary_value_col": "total"}
 
@@ -859,40 +860,27 @@ def test_scl_04_quarantine_storm_aborts_with_top_reasons():
 
 # -- report identity ---------------------------------------------------------------------------
 
-VALUES = {
-    "customer": st.sampled_from(["c1", "c2", "", " c3", "00123"]),
-    "paid_at": st.sampled_from(
-        [
-            "2024-01-01T00:00Z",
-            "2024-01-01T00:00+01:00",
-            "",
-            "2024-02-30",
-            "2024-01-01 10:00",
-            "3000-01-01T00:00Z",
-        ]
-    ),
-    "total": st.sampled_from(["1", "1.0", "1.00", "-1", "0", "N/A", "1,5", "2.999"]),
-    "order": st.sampled_from(["A", "B", "C", "", "D"]),
-    "refund_of": st.sampled_from(["", "", "A", "B", "Z"]),
-}
-
 
 @given(
-    rows=st.lists(st.fixed_dictionaries(VALUES), min_size=0, max_size=25),
+    source=rst.ingest_frames(),
     chunksize=st.integers(min_value=1, max_value=8),
     on_conflict=st.sampled_from(["quarantine", "update"]),
 )
-def test_report_identity_holds_for_any_input_and_chunking(rows, chunksize, on_conflict):
-    source = pd.DataFrame(rows, columns=list(VALUES))
+def test_report_identity_holds_for_any_input_and_chunking(source, chunksize, on_conflict):
     options = {
-        "order_id_col": "order",
-        "refund_of_col": "refund_of",
         "as_of": datetime(2025, 1, 1, tzinfo=UTC),
         "on_conflict": on_conflict,
         "assume_tz": "Europe/Berlin",
     }
-    whole = run(source, **options)
-    chunked = run(source, chunksize=chunksize, **options)
+    whole = rt.ingest(source, **rst.INGEST_COLUMNS, currency="EUR", max_bad_ratio=None, **options)
+    chunked = rt.ingest(
+        source,
+        **rst.INGEST_COLUMNS,
+        currency="EUR",
+        max_bad_ratio=None,
+        chunksize=chunksize,
+        **options,
+    )
     for result in (whole, chunked):
         check_identity(result)
         lines = set(result.transactions["line"]) | set(result.quarantine["line"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 import retention as rt
 from retention._csv import CsvReader
 from retention.exceptions import IngestAbortedError, NaiveTimestampError, SchemaError
+from retention.testing import strategies as rst
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -295,3 +297,23 @@ def test_ing_06_naive_parquet_timestamps_raise_before_reading(tmp_path):
     assert run(path, assume_tz="Europe/Berlin").transactions["purchased_at"].tolist() == [
         pd.Timestamp("2024-01-05 09:00", tz="UTC")
     ]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
+@given(source=rst.ingest_frames(), chunksize=st.integers(min_value=1, max_value=6))
+def test_a_csv_gives_the_same_result_as_its_frame(tmp_path, source, chunksize):
+    path = tmp_path / "same.csv"
+    source.to_csv(path, index=False)
+    options = {
+        "currency": "EUR",
+        "max_bad_ratio": None,
+        "assume_tz": "Europe/Berlin",
+        "as_of": datetime(2025, 1, 1, tzinfo=UTC),
+    }
+    from_frame = rt.ingest(source, **rst.INGEST_COLUMNS, **options)
+    from_file = rt.ingest(path, **rst.INGEST_COLUMNS, chunksize=chunksize, **options)
+    expected = from_frame.transactions.assign(line=from_frame.transactions["line"] + 1)
+    pd.testing.assert_frame_equal(from_file.transactions, expected)
+    report = from_file.report
+    assert report.rows_read == report.accepted + report.deduplicated + report.quarantined
+    assert reasons(from_file) == {line + 1: reason for line, reason in reasons(from_frame).items()}

@@ -567,7 +567,7 @@ class _Ingestor:
         )
         if self.converter is not None:
             canonical = self._convert(canonical, flags)
-        self._check_currencies(canonical, flags, lines)
+        self._check_currencies(canonical, flags)
         keep = self._deduplicate(canonical, flags)
         self.rows_read += n + len(chunk.rejected)
         stored = canonical[keep].reset_index(drop=True)
@@ -770,7 +770,6 @@ class _Ingestor:
         flags: _Flags,
     ) -> NDArray[np.int64]:
         name = self.columns.amount
-        n = len(column)
         dtype = column.dtype
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
             msg = (
@@ -843,9 +842,7 @@ class _Ingestor:
         }
         for reason in ("unparseable_amount", "precision_loss", "amount_out_of_range"):
             flags.flag(problems[reason] & ~missing, reason, name, messages[reason])
-        minor = np.where(flags.ok, minor, 0).astype(np.int64)
-        del n
-        return minor
+        return np.where(flags.ok, minor, 0).astype(np.int64)
 
     def _convert(self, canonical: pd.DataFrame, flags: _Flags) -> pd.DataFrame:
         converter = self.converter
@@ -888,9 +885,7 @@ class _Ingestor:
         canonical["amount"] = canonical["amount_minor"] / 10.0 ** CURRENCY_EXPONENTS[target]
         return canonical
 
-    def _check_currencies(
-        self, canonical: pd.DataFrame, flags: _Flags, lines: NDArray[np.int64]
-    ) -> None:
+    def _check_currencies(self, canonical: pd.DataFrame, flags: _Flags) -> None:
         if self.converter is not None:
             return
         rows = flags.ok & (canonical["kind"] == "purchase").to_numpy(dtype=bool)
@@ -908,7 +903,6 @@ class _Ingestor:
                 "Ingest each currency separately or pass converter= with dated rates"
             )
             raise MixedCurrencyError(msg)
-        del lines
 
     def _deduplicate(  # noqa: PLR0915 - one vectorised pass over the chunk, step by step
         self, canonical: pd.DataFrame, flags: _Flags
