@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -941,3 +942,11 @@ def test_cdnow_sample_ingests_completely_and_feeds_the_summary():
     )
     assert int((summary["frequency"] > 0).sum()) == 946  # DESIGN.md decision 1
     assert summary["T"].max() == pytest.approx(38.86, abs=0.01)
+
+
+def test_report_to_dict_is_json_ready():
+    result = run(frame([("c1", "2024-03-01T10:00:00Z", "N/A", "A-1")]), order_id_col="order")
+    data = json.loads(json.dumps(result.report.to_dict()))
+    assert data["rows_read"] == 1
+    assert data["quarantined_by_reason"] == {"missing_amount": 1}
+    assert data["status"] == "complete"

@@ -288,6 +288,19 @@ class IngestReport:
             msg = f"status must be 'complete' or 'interrupted', got {self.status!r}"
             raise ValidationError(msg)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-ready values (for logs and the CLI).
+
+        >>> report = IngestReport(rows_read=3, accepted=2, deduplicated=0, quarantined=1,
+        ...                       quarantined_by_reason={"missing_amount": 1})
+        >>> report.to_dict()["quarantined_by_reason"]
+        {'missing_amount': 1}
+        """
+        values = attrs.asdict(self, recurse=False)
+        values["quarantined_by_reason"] = dict(self.quarantined_by_reason)
+        values["notes"] = list(self.notes)
+        return values
+
 
 @attrs.frozen(eq=False)
 class IngestResult:
