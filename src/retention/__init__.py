@@ -26,6 +26,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.ingest import IngestReport, IngestResult, ingest
 from retention.models import (
     ChannelKind,
     Consent,
@@ -53,6 +54,8 @@ __all__ = [
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "IngestReport",
+    "IngestResult",
     "Item",
     "MixedCurrencyError",
     "NaiveTimestampError",
@@ -73,6 +76,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "contact_hash",
+    "ingest",
     "load_cdnow_sample",
     "normalize_email",
     "normalize_phone",
