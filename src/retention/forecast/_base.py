@@ -377,12 +377,15 @@ class BaseModel:
         )
         phi = np.asarray(result.x, dtype=np.float64)
         _, final_gradient = objective(phi)
-        self._check_convergence(result, phi, final_gradient)
-
         theta = np.exp(phi)
-        log_likelihood = total(phi)
+        # Curvature of the penalised total log-likelihood (the penalty adds -4 W c theta^2).
         hessian = self._hessian(phi, total, data, weights)
+        hessian = hessian - np.diag(4 * total_weight * penalizer * theta**2)
         covariance_phi = _inverse_or_nan(-hessian)
+        self._check_convergence(
+            result, phi, final_gradient, identified=bool(np.all(np.isfinite(covariance_phi)))
+        )
+        log_likelihood = total(phi)
         jacobian = np.diag(theta)
         covariance = jacobian @ covariance_phi @ jacobian
         self._set_fitted(
@@ -437,7 +440,12 @@ class BaseModel:
         return np.asarray((hessian + hessian.T) / 2, dtype=np.float64)
 
     def _check_convergence(
-        self, result: optimize.OptimizeResult, phi: FloatArray, gradient: FloatArray
+        self,
+        result: optimize.OptimizeResult,
+        phi: FloatArray,
+        gradient: FloatArray,
+        *,
+        identified: bool,
     ) -> None:
         name = type(self).__name__
         problems = []
@@ -456,6 +464,11 @@ class BaseModel:
             problems.append(f"the optimiser stopped early ({result.message})")
         elif grad_norm > 1e-3 and not on_bound.any():
             problems.append(f"the gradient is still {grad_norm:.2g} at the estimate")
+        if not identified and not on_bound.any():
+            problems.append(
+                "the log-likelihood is flat in some direction at the estimate (its Hessian is "
+                "not negative definite), so the data do not identify every parameter"
+            )
         if not problems:
             return
         msg = (
@@ -629,9 +642,11 @@ def _central_gradient(function: Callable[[FloatArray], float], phi: FloatArray) 
 
 
 def _inverse_or_nan(matrix: FloatArray) -> FloatArray:
-    try:
-        np.linalg.cholesky(matrix)
-    except np.linalg.LinAlgError:
+    """Inverse of a symmetric positive definite matrix; NaN if it is not (clearly) one."""
+    if not np.all(np.isfinite(matrix)):
+        return np.full_like(matrix, np.nan)
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    if eigenvalues[0] <= 1e-9 * max(float(eigenvalues[-1]), 0.0) or eigenvalues[0] <= 0:
         return np.full_like(matrix, np.nan)
     return np.asarray(np.linalg.inv(matrix), dtype=np.float64)
 

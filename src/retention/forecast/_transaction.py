@@ -108,9 +108,11 @@ class TransactionModel(BaseModel):
         return checked, arrays["frequency"], arrays["recency"], arrays["T"]
 
     def _as_horizon(self, t: object) -> float:
-        if self._discrete:
-            return float(as_count(t, name="t"))
-        return as_time(t)
+        value = as_time(t)
+        if self._discrete and value != int(value):
+            msg = f"t must be a whole number of periods for a discrete-time model, got {t!r}"
+            raise ValidationError(msg)
+        return value
 
     # --------------------------------------------------------------- predictions
     def probability_alive(

@@ -20,6 +20,7 @@ and nothing is raised to huge powers; the difference is taken in log space with
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,6 +80,13 @@ def pareto_parts(
     return constant, alive, dead
 
 
+@cache
+def _unit_legendre() -> tuple[FloatArray, FloatArray]:
+    """Gauss-Legendre nodes and weights on [0, 1], computed once."""
+    nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+    return (nodes + 1) / 2, weights / 2
+
+
 def pareto_new_pmf(  # noqa: PLR0917 - the paper's parameters, broadcast
     n: int,
     t: FloatArray | float,
@@ -99,8 +107,7 @@ def pareto_new_pmf(  # noqa: PLR0917 - the paper's parameters, broadcast
     shape = t_.shape
     t_f, r_f, alpha_f, beta_f = (v.ravel() for v in (t_, r_, alpha_, beta_))
     survive = np.exp(nbd_pmf_log(n, t_f, r_f, alpha_f) - s * np.log1p(t_f / beta_f))
-    nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
-    unit_nodes, unit_weights = (nodes + 1) / 2, weights / 2
+    unit_nodes, unit_weights = _unit_legendre()
     dead = np.empty_like(survive)
     for start in range(0, len(t_f), _CHUNK):
         part = slice(start, start + _CHUNK)
