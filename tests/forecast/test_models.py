@@ -19,6 +19,7 @@ from retention.forecast import (
     ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
+from retention.forecast._special import hyp2f1_one
 from retention.forecast.paretonbd import pareto_parts
 
 BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -406,3 +407,53 @@ def test_gamma_gamma_expected_spend_is_the_notes_weighted_mean():
     assert spend["a"] == pytest.approx(6.25 * (15.44 + 2 * 50) / (6.25 * 2 + 3.74 - 1))
     # More transactions: closer to the customer's own mean.
     assert abs(spend["b"] - 50) < abs(spend["a"] - 50)
+
+
+def test_pareto_fitting_path_equals_the_plain_likelihood(cdnow_calibration):
+    model = ParetoNBDModel()
+    arrays = {
+        "frequency": cdnow_calibration["frequency"].to_numpy(),
+        "recency": cdnow_calibration["recency"].to_numpy(),
+        "T": cdnow_calibration["T"].to_numpy(),
+    }
+    augmented = dict(arrays)
+    model._augment(augmented)
+    for params in (PARETO, {"r": 0.5, "alpha": 3.0, "s": 2.0, "beta": 30.0}):
+        theta = np.array(list(params.values()))
+        np.testing.assert_allclose(
+            model._log_likelihood(theta, augmented),
+            model._log_likelihood(theta, arrays),
+            rtol=1e-12,
+            atol=1e-10,
+        )
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel])
+def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibration):
+    model = model_class()
+    repeat = cdnow_calibration[cdnow_calibration["frequency"] > 0]
+    data = {
+        "frequency": repeat["frequency"].to_numpy(),
+        "recency": repeat["recency"].to_numpy(),
+        "T": repeat["T"].to_numpy(),
+        "monetary_value": repeat["monetary_value"].to_numpy(),
+    }
+    theta = np.array([0.7, 3.0, 1.3, 2.2][: len(model._param_names)])
+    _, gradient = model._log_likelihood_gradient(theta, data)
+    for i in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[i] = 1e-6 * theta[i]
+        numeric = (
+            model._log_likelihood(theta + step, data) - model._log_likelihood(theta - step, data)
+        ) / (2 * step[i])
+        np.testing.assert_allclose(gradient[i], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_hypergeometric_term_survives_scipys_overflow():
+    # scipy.special.hyp2f1(1, 2, 101, 10/11) is inf; the series gives the true value.
+    b, c, z = 2.0, 101.0, 10 / 11
+    terms = np.cumprod(np.r_[1.0, (b + np.arange(400)) / (c + np.arange(400)) * z])
+    assert float(hyp2f1_one(b, c, z)) == pytest.approx(terms.sum(), rel=1e-13)
+    assert float(hyp2f1_one(0.5, 0.9, 0.3)) == pytest.approx(
+        float(special.hyp2f1(1, 0.5, 0.9, 0.3))
+    )

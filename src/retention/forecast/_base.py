@@ -4,9 +4,10 @@
   errors that name the customers at fault;
 * compressing identical rows into weights, so a million customers with daily data
   cost as much as their few hundred thousand distinct histories;
-* maximum likelihood in log-parameter space (L-BFGS-B), an optional L2 penalty,
-  a convergence check that raises :class:`~retention.exceptions.ConvergenceError`
-  (or warns, with ``on_convergence_failure="warn"``);
+* maximum likelihood in log-parameter space (BFGS inside a box of 1e-8 .. 1e8), an
+  optional L2 penalty, and a convergence check that raises
+  :class:`~retention.exceptions.ConvergenceError` (or warns, with
+  ``on_convergence_failure="warn"``);
 * standard errors and confidence intervals from the Hessian of the log-likelihood;
 * the scikit-learn estimator contract (``get_params``, ``set_params``, fitted
   attributes ending in ``_``) and JSON-able ``to_dict`` / ``from_dict``.
@@ -36,7 +37,7 @@ __all__ = ["ConvergenceWarning"]
 
 #: Parameters are optimised as logarithms inside these bounds (1e-8 .. 1e8).
 _LOG_BOUND = math.log(1e8)
-#: An estimate closer than this (in log space) to a bound counts as "on the bound".
+#: An estimate within this (in log space, plus 2) of a bound counts as "on the bound".
 _BOUND_MARGIN = 1e-3
 _FORMAT_VERSION = 1
 
@@ -347,34 +348,42 @@ class BaseModel:
 
         def total(phi: FloatArray) -> float:
             with np.errstate(all="ignore"):
-                value = float(weights @ self._log_likelihood(np.exp(phi), data))
+                value = float((weights * self._log_likelihood(np.exp(phi), data)).sum())
             return value if math.isfinite(value) else -math.inf
 
         def objective(phi: FloatArray) -> tuple[float, FloatArray]:
+            if np.any(np.abs(phi) > _LOG_BOUND):
+                return 1e300, np.zeros_like(phi)  # outside the box: the line search backs off
             theta = np.exp(phi)
             if self._has_gradient:
                 with np.errstate(all="ignore"):
                     values, gradient = self._log_likelihood_gradient(theta, data)
-                value = float(weights @ values)
-                grad_phi = (weights @ gradient) * theta
+                value = float((weights * values).sum())
+                grad_phi = (gradient * weights).sum(axis=1) * theta
             else:
                 value = total(phi)
                 grad_phi = _central_gradient(total, phi)
             if not math.isfinite(value) or not np.all(np.isfinite(grad_phi)):
                 return 1e300, np.zeros_like(phi)
-            scaled = -value / total_weight + penalizer * float(theta @ theta)
+            scaled = -value / total_weight + penalizer * float((theta * theta).sum())
             grad = -grad_phi / total_weight + 2 * penalizer * theta * theta
             return scaled, grad
 
-        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
-        result = optimize.minimize(
-            objective,
-            phi0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-9, "maxls": 50},
-        )
+        # BFGS on log-parameters: a handful of parameters, so its dense updates cost nothing
+        # and, unlike L-BFGS-B, it makes no multi-threaded BLAS calls (slow on busy machines).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            result = optimize.minimize(
+                objective,
+                phi0,
+                jac=True,
+                method="BFGS",
+                options={
+                    "maxiter": self.max_iterations,
+                    "gtol": 1e-9 if self._has_gradient else 1e-7,
+                },
+            )
         phi = np.asarray(result.x, dtype=np.float64)
         _, final_gradient = objective(phi)
         theta = np.exp(phi)
@@ -410,7 +419,7 @@ class BaseModel:
                 theta = np.exp(point)
                 with np.errstate(all="ignore"):
                     _, grad = self._log_likelihood_gradient(theta, data)
-                return np.asarray((weights @ grad) * theta, dtype=np.float64)
+                return np.asarray((grad * weights).sum(axis=1) * theta, dtype=np.float64)
 
             step = 1e-5
             columns = []
@@ -449,7 +458,7 @@ class BaseModel:
     ) -> None:
         name = type(self).__name__
         problems = []
-        on_bound = np.abs(np.abs(phi) - _LOG_BOUND) < _BOUND_MARGIN
+        on_bound = np.abs(phi) > _LOG_BOUND - _BOUND_MARGIN - 2
         if on_bound.any():
             which = ", ".join(
                 f"{self._param_names[i]}={math.exp(phi[i]):.3g}" for i in np.flatnonzero(on_bound)

@@ -15,15 +15,81 @@ import numpy as np
 from scipy import special
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from numpy.typing import ArrayLike, NDArray
 
     FloatArray = NDArray[np.float64]
 
-__all__ = ["bg_expected_new", "bg_pmf_new", "nbd_pmf_log"]
+__all__ = [
+    "bg_expected_new",
+    "bg_pmf_new",
+    "frequency_levels",
+    "hyp2f1",
+    "hyp2f1_one",
+    "nbd_pmf_log",
+]
 
 #: Below this distance from a = 1 the 0/0 of eq. 7 is resolved by symmetric averaging.
 _A_NEAR_ONE = 1e-4
 _JACOBI_NODES = 96
+
+
+_SERIES_BLOCK = 128
+_SERIES_MAX_TERMS = 1 << 22
+
+
+def _series(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> FloatArray:
+    """``2F1(a, b; c; z)`` for ``0 <= z < 1`` by its power series, summed in blocks of terms."""
+    total = np.ones_like(z)
+    term = np.ones_like(z)
+    active = np.flatnonzero(z > 0)
+    start = 0
+    while active.size and start < _SERIES_MAX_TERMS:
+        k = start + np.arange(_SERIES_BLOCK, dtype=np.float64)
+        a_, b_, c_ = a[active, None], b[active, None], c[active, None]
+        ratios = (a_ + k) * (b_ + k) / ((c_ + k) * (k + 1)) * z[active, None]
+        terms = term[active, None] * np.cumprod(ratios, axis=1)
+        total[active] += terms.sum(axis=1)
+        term[active] = terms[:, -1]
+        settled = (np.abs(terms[:, -1]) < 1e-17 * np.abs(total[active])) & (
+            np.abs(ratios[:, -1]) < 1
+        )
+        active = active[~settled & np.isfinite(total[active])]
+        start += _SERIES_BLOCK
+    total[active] = np.nan  # did not converge: z is too close to 1 for the series
+    return total
+
+
+def hyp2f1(a: ArrayLike, b: ArrayLike, c: ArrayLike, z: ArrayLike) -> FloatArray:
+    """Gauss ``2F1(a, b; c; z)`` for ``0 <= z < 1``, broadcast.
+
+    SciPy's ``hyp2f1`` is accurate in this region where it returns a finite value, but it
+    returns ``inf`` in parts of it (large ``c`` with ``z`` near 1: ``2F1(1, 2; 101; 0.91)``);
+    those values are recomputed from the power series.
+    """
+    a_, b_, c_, z_ = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
+    values = np.array(special.hyp2f1(a_, b_, c_, z_), dtype=np.float64)
+    failed = ~np.isfinite(values) & (z_ < 1)
+    if failed.any():
+        values[failed] = _series(a_[failed], b_[failed], c_[failed], z_[failed])
+    return values
+
+
+def hyp2f1_one(b: ArrayLike, c: ArrayLike, z: ArrayLike) -> FloatArray:
+    """``2F1(1, b; c; z)`` for ``0 <= z < 1`` (see :func:`hyp2f1`)."""
+    return hyp2f1(1.0, b, c, z)
+
+
+def frequency_levels(data: Mapping[str, FloatArray]) -> tuple[FloatArray, NDArray[np.intp]]:
+    """Return the distinct frequencies and each row's position among them.
+
+    Fitting precomputes them (``x_levels``, ``x_index``); other callers get them here.
+    """
+    if "x_levels" in data:
+        return data["x_levels"], data["x_index"].astype(np.intp)
+    levels, index = np.unique(data["frequency"], return_inverse=True)
+    return np.asarray(levels, dtype=np.float64), index.reshape(-1).astype(np.intp)
 
 
 def _bracket(
@@ -37,7 +103,7 @@ def _bracket(
     """
     z = t / (alpha + t)
     c = a + b - 1
-    hyp = special.hyp2f1(c - r, a - 1, c, z)
+    hyp = hyp2f1(c - r, a - 1, c, z)
     inner = -np.expm1((a - 1) * np.log1p(-z) + np.log(hyp))
     return np.asarray(c / (a - 1) * inner, dtype=np.float64)
 
@@ -51,7 +117,7 @@ def _jacobi_expected(
     weights = weights / weights.sum()
     t_col, r_col, alpha_col = (np.asarray(v, dtype=np.float64)[..., None] for v in (t, r, alpha))
     values = -np.expm1(-r_col * np.log1p(p * t_col / alpha_col)) / p
-    return np.asarray(values @ weights, dtype=np.float64)
+    return np.asarray(np.dot(values, weights), dtype=np.float64)
 
 
 def bg_expected_new(

@@ -85,6 +85,7 @@ class TransactionModel(BaseModel):
         check_rfm(frame, arrays, frame_name="summary", discrete=self._discrete)
         weights = read_weights(frame, weights_col, frame_name="summary")
         data, compressed_weights = compress(arrays, weights)
+        self._augment(data)
         n_customers = round(float(weights.sum())) if weights_col is not None else len(frame)
         self._estimate(
             data, compressed_weights, n_customers=n_customers, initial_params=initial_params
@@ -93,6 +94,12 @@ class TransactionModel(BaseModel):
         return self
 
     # ------------------------------------------------------------------ helpers
+    def _augment(self, data: dict[str, FloatArray]) -> None:
+        """Precompute what the likelihood reuses at every evaluation (frequency levels)."""
+        levels, index = np.unique(data["frequency"], return_inverse=True)
+        # Functions of the frequency alone (gammaln, digamma...) are evaluated per level.
+        data["x_levels"], data["x_index"] = levels, index.reshape(-1).astype(np.float64)
+
     def _theta(self) -> tuple[float, ...]:
         self._check_fitted()
         return tuple(self.params_[name] for name in self._param_names)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import special
 
-from retention.forecast._special import bg_expected_new, bg_pmf_new
+from retention.forecast._special import bg_expected_new, bg_pmf_new, frequency_levels
 from retention.forecast._transaction import TransactionModel
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ __all__ = ["BetaGeoModel"]
 
 def initial_nbd_params(data: Mapping[str, FloatArray], weights: FloatArray) -> tuple[float, float]:
     """Start values ``(r, alpha)`` for the purchase-rate gamma: r = 1, mean rate matched."""
-    mean_T = float(weights @ data["T"]) / float(weights.sum())
-    mean_x = float(weights @ data["frequency"]) / float(weights.sum())
+    mean_T = float((weights * data["T"]).sum()) / float(weights.sum())
+    mean_x = float((weights * data["frequency"]).sum()) / float(weights.sum())
     alpha = max(mean_T, 1e-6) / max(mean_x, 0.05)
     return 1.0, alpha
 
@@ -96,34 +96,42 @@ class BetaGeoModel(TransactionModel):
     def _log_likelihood_gradient(
         self, theta: FloatArray, data: Mapping[str, FloatArray], *, gradient: bool = True
     ) -> tuple[FloatArray, FloatArray]:
-        """Eq. 6 of FHL (2005) in log space, with its gradient in ``(r, alpha, a, b)``."""
+        """Eq. 6 of FHL (2005) in log space, with its gradient in ``(r, alpha, a, b)``.
+
+        Terms that depend on the frequency only are computed once per distinct frequency.
+        """
         r, alpha, a, b = (float(v) for v in theta)
         x, t_x, T = data["frequency"], data["recency"], data["T"]
-        repeat = x > 0
-        b_x1 = np.where(repeat, b + x - 1, 1.0)
+        levels, index = frequency_levels(data)
+        repeat_level = levels > 0
+        log_b_x1 = np.log(np.where(repeat_level, b + levels - 1, 1.0))
+        constant = (
+            special.gammaln(r + levels)
+            - special.gammaln(r)
+            + special.gammaln(a + b)
+            + special.gammaln(b + levels)
+            - special.gammaln(b)
+            - special.gammaln(a + b + levels)
+        )
+        repeat = repeat_level[index]
         log_alpha_T = np.log(alpha + T)
         log_alpha_tx = np.log(alpha + t_x)
-        A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-        A2 = (
-            special.gammaln(a + b)
-            + special.gammaln(b + x)
-            - special.gammaln(b)
-            - special.gammaln(a + b + x)
-        )
         A3 = -(r + x) * log_alpha_T
-        A4 = np.where(repeat, np.log(a) - np.log(b_x1) - (r + x) * log_alpha_tx, -np.inf)
+        A4 = np.where(repeat, np.log(a) - log_b_x1[index] - (r + x) * log_alpha_tx, -np.inf)
         mix = np.logaddexp(A3, A4)
-        values = A1 + A2 + mix
+        values = constant[index] + r * np.log(alpha) + mix
         if not gradient:
             return values, np.empty((0, 4))
         w = np.exp(A4 - mix)
-        d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
-        d_r = d_r - (1 - w) * log_alpha_T - w * log_alpha_tx
+        psi_r = (special.digamma(r + levels) - special.digamma(r))[index]
+        d_r = psi_r + np.log(alpha) - (1 - w) * log_alpha_T - w * log_alpha_tx
         d_alpha = r / alpha - (r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
-        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x)
-        d_a = psi_ab - psi_abx + w / a
-        d_b = psi_ab + special.digamma(b + x) - special.digamma(b) - psi_abx - w / b_x1
-        return values, np.column_stack([d_r, d_alpha, d_a, d_b])
+        psi_ab = special.digamma(a + b)
+        psi_abx = special.digamma(a + b + levels)
+        d_a = (psi_ab - psi_abx)[index] + w / a
+        d_b_level = psi_ab + special.digamma(b + levels) - special.digamma(b) - psi_abx
+        d_b = d_b_level[index] - w * np.exp(-log_b_x1)[index]
+        return values, np.vstack([d_r, d_alpha, d_a, d_b])
 
     # ------------------------------------------------------------------ formulas
     def _log_odds_dead(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:

@@ -188,7 +188,7 @@ class GammaGammaModel(BaseModel):
         return self
 
     def _initial_params(self, data: Mapping[str, FloatArray], weights: FloatArray) -> FloatArray:
-        mean = float(weights @ data["monetary_value"]) / float(weights.sum())
+        mean = float((weights * data["monetary_value"]).sum()) / float(weights.sum())
         return np.array([1.0, 2.0, max(mean, 1e-6)])
 
     def _log_likelihood(self, theta: FloatArray, data: Mapping[str, FloatArray]) -> FloatArray:
@@ -217,7 +217,7 @@ class GammaGammaModel(BaseModel):
         d_p = x * (psi - special.digamma(px) + np.log(m) + np.log(x) - log_vxm)
         d_q = psi - special.digamma(q) + np.log(v) - log_vxm
         d_v = q / v - (px + q) / (v + x * m)
-        return values, np.column_stack([d_p, d_q, d_v])
+        return values, np.vstack([d_p, d_q, d_v])
 
     def _extra_state(self) -> dict[str, Any]:
         return {"excluded_customers": [str(value) for value in self.excluded_customers_]}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import special
 
-from retention.forecast._special import bg_expected_new, bg_pmf_new
+from retention.forecast._special import bg_expected_new, bg_pmf_new, frequency_levels
 from retention.forecast._transaction import TransactionModel
 from retention.forecast.bgnbd import initial_nbd_params
 
@@ -76,29 +76,34 @@ class ModifiedBetaGeoModel(TransactionModel):
         """Log of Batislam et al. (2007) eq. 2 and its gradient in ``(r, alpha, a, b)``."""
         r, alpha, a, b = (float(v) for v in theta)
         x, t_x, T = data["frequency"], data["recency"], data["T"]
+        levels, index = frequency_levels(data)
+        constant = (
+            special.gammaln(r + levels)
+            - special.gammaln(r)
+            + special.gammaln(a + b)
+            + special.gammaln(b + levels + 1)
+            - special.gammaln(b)
+            - special.gammaln(a + b + levels + 1)
+        )
+        log_b_x = np.log(b + levels)
         log_alpha_T = np.log(alpha + T)
         log_alpha_tx = np.log(alpha + t_x)
-        A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-        A2 = (
-            special.gammaln(a + b)
-            + special.gammaln(b + x + 1)
-            - special.gammaln(b)
-            - special.gammaln(a + b + x + 1)
-        )
         A3 = -(r + x) * log_alpha_T
-        A4 = np.log(a) - np.log(b + x) - (r + x) * log_alpha_tx
+        A4 = np.log(a) - log_b_x[index] - (r + x) * log_alpha_tx
         mix = np.logaddexp(A3, A4)
-        values = A1 + A2 + mix
+        values = constant[index] + r * np.log(alpha) + mix
         if not gradient:
             return values, np.empty((0, 4))
         w = np.exp(A4 - mix)
-        d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
-        d_r = d_r - (1 - w) * log_alpha_T - w * log_alpha_tx
+        psi_r = (special.digamma(r + levels) - special.digamma(r))[index]
+        d_r = psi_r + np.log(alpha) - (1 - w) * log_alpha_T - w * log_alpha_tx
         d_alpha = r / alpha - (r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
-        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x + 1)
-        d_a = psi_ab - psi_abx + w / a
-        d_b = psi_ab + special.digamma(b + x + 1) - special.digamma(b) - psi_abx - w / (b + x)
-        return values, np.column_stack([d_r, d_alpha, d_a, d_b])
+        psi_ab = special.digamma(a + b)
+        psi_abx = special.digamma(a + b + levels + 1)
+        d_a = (psi_ab - psi_abx)[index] + w / a
+        d_b_level = psi_ab + special.digamma(b + levels + 1) - special.digamma(b) - psi_abx
+        d_b = d_b_level[index] - w / (b + x)
+        return values, np.vstack([d_r, d_alpha, d_a, d_b])
 
     # ------------------------------------------------------------------ formulas
     def _alive(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special
 
 from retention.forecast._base import expm1_ratio
-from retention.forecast._special import nbd_pmf_log
+from retention.forecast._special import hyp2f1_one, nbd_pmf_log
 from retention.forecast._transaction import TransactionModel
 from retention.forecast.bgnbd import initial_nbd_params
 
@@ -50,10 +50,10 @@ def _log_term(  # noqa: PLR0917 - the paper's parameters
     """``log[(r+s+x) * integral from t to infinity of (alpha+u)^-(r+x) (beta+u)^-(s+1) du]``."""
     c = r + s + x + 1
     if alpha >= beta:
-        h = special.hyp2f1(1.0, r + x, c, (alpha - beta) / (alpha + t))
+        h = hyp2f1_one(r + x, c, (alpha - beta) / (alpha + t))
         log_h = np.log(h)
     else:
-        h = special.hyp2f1(1.0, s + 1, c, (beta - alpha) / (beta + t))
+        h = hyp2f1_one(s + 1, c, (beta - alpha) / (beta + t))
         log_h = np.log(h) + np.log(alpha + t) - np.log(beta + t)
     return np.asarray(-(r + x) * np.log(alpha + t) - s * np.log(beta + t) + log_h, dtype=np.float64)
 
@@ -115,7 +115,7 @@ def pareto_new_pmf(  # noqa: PLR0917 - the paper's parameters, broadcast
         u = upper * unit_nodes
         tau = beta_f[part, None] * np.expm1(-np.log1p(-u) / s)
         values = np.exp(nbd_pmf_log(n, tau, r_f[part, None], alpha_f[part, None]))
-        dead[part] = (values @ unit_weights) * upper[:, 0]
+        dead[part] = np.dot(values, unit_weights) * upper[:, 0]
     return np.asarray((survive + dead).reshape(shape), dtype=np.float64)
 
 
@@ -151,13 +151,45 @@ class ParetoNBDModel(TransactionModel):
 
     def _initial_params(self, data: Mapping[str, FloatArray], weights: FloatArray) -> FloatArray:
         r, alpha = initial_nbd_params(data, weights)
-        mean_T = float(weights @ data["T"]) / float(weights.sum())
+        mean_T = float((weights * data["T"]).sum()) / float(weights.sum())
         return np.array([r, alpha, 1.0, max(mean_T, 1e-6)])
 
     def _log_likelihood(self, theta: FloatArray, data: Mapping[str, FloatArray]) -> FloatArray:
         """Fader & Hardie (2005 note) eq. 22, in log space."""
-        constant, alive, dead = pareto_parts(theta, data["frequency"], data["recency"], data["T"])
-        return np.asarray(constant + np.logaddexp(alive, dead), dtype=np.float64)
+        if "upper_index" not in data:
+            constant, alive, dead = pareto_parts(
+                theta, data["frequency"], data["recency"], data["T"]
+            )
+            return np.asarray(constant + np.logaddexp(alive, dead), dtype=np.float64)
+        # Fitting: everything but the t_x term depends on (x, T) only, so it is computed
+        # once per distinct pair.  With k = s/(r+s+x) and G the hypergeometric term,
+        # L = C [e^A - k e^G(T)] + C k e^G(t_x); the bracket is positive (it is the
+        # probability-like mass of dying after T), computed with log1p.
+        r, alpha, s, beta = (float(v) for v in theta)
+        x_low, t_low = data["lower_x"], data["lower_t"]
+        constant = (
+            special.gammaln(r + x_low) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        )
+        alive = -(r + x_low) * np.log(alpha + t_low) - s * np.log(beta + t_low)
+        log_k = np.log(s) - np.log(r + s + x_low)
+        lower = _log_term(t_low, r, alpha, s, beta, x_low)
+        with np.errstate(divide="ignore"):
+            remainder = alive + np.log1p(-np.exp(np.minimum(log_k + lower - alive, 0.0)))
+        upper = _log_term(data["upper_t"], r, alpha, s, beta, data["upper_x"])
+        lower_index = data["lower_index"].astype(np.intp)
+        upper_index = data["upper_index"].astype(np.intp)
+        first = (constant + remainder)[lower_index]
+        second = (constant + log_k)[lower_index] + upper[upper_index]
+        return np.asarray(np.logaddexp(first, second), dtype=np.float64)
+
+    def _augment(self, data: dict[str, FloatArray]) -> None:
+        """Index the distinct ``(x, t_x)`` and ``(x, T)`` pairs of the compressed data."""
+        super()._augment(data)
+        for name, column in (("upper", "recency"), ("lower", "T")):
+            stacked = np.column_stack([data["frequency"], data[column]])
+            unique, index = np.unique(stacked, axis=0, return_inverse=True)
+            data[f"{name}_x"], data[f"{name}_t"] = unique[:, 0], unique[:, 1]
+            data[f"{name}_index"] = index.reshape(-1).astype(np.float64)
 
     # ------------------------------------------------------------------ formulas
     def _alive(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
