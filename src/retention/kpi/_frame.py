@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Final, TypedDict
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import attrs
 import numpy as np
@@ -62,6 +62,7 @@ CANONICAL: Final = {
     "refund_of_col": "refund_of",
     "currency_col": "currency",
 }
+
 
 class ColumnOptions(TypedDict, total=False):
     """Column keywords shared by the KPI functions (all optional, canonical defaults).
@@ -245,6 +246,7 @@ class Prepared:
     orders: pd.DataFrame
     refunds: pd.DataFrame
     customers: pd.Index
+    n_units: int
     as_of: pd.Timestamp
     period: str
     by: tuple[str, ...]
@@ -254,11 +256,11 @@ class Prepared:
 
 
 def _unit_codes(
-    frame: pd.DataFrame, customer: NDArray[np.int64], by: tuple[str, ...]
+    extra: Mapping[str, pd.Series], customer: NDArray[np.int64], by: tuple[str, ...]
 ) -> NDArray[np.int64]:
     if not by:
         return customer
-    keys = pd.DataFrame({"_customer": customer, **{name: frame[name] for name in by}})
+    keys = pd.DataFrame({"_customer": customer, **{name: extra[name].to_numpy() for name in by}})
     return np.asarray(keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup())
 
 
@@ -268,6 +270,7 @@ def prepare(
     as_of: object,
     period: str,
     by: str | Sequence[str] | None = None,
+    carry: Mapping[str, str] | None = None,
     options: Mapping[str, object] | None = None,
 ) -> Prepared:
     """Validate ``transactions`` and build the orders and refunds tables.
@@ -301,6 +304,8 @@ def prepare(
     refund_of_col = _optional(transactions, options, "refund_of_col")
     currency_col = _optional(transactions, options, "currency_col")
     by_cols = (by,) if isinstance(by, str) else tuple(by or ())
+    carry = dict(carry or {})
+    carried = tuple(name for name in dict.fromkeys(carry.values()) if name not in by_cols)
     require_columns(
         transactions,
         frame_name="transactions",
@@ -312,6 +317,7 @@ def prepare(
         refund_of_col=refund_of_col,
         currency_col=currency_col,
         **{f"by[{i}]": name for i, name in enumerate(by_cols)},
+        **carry,
     )
     column_is_aware = isinstance(transactions[datetime_col].dtype, pd.DatetimeTZDtype) or (
         transactions[datetime_col].dtype == object
@@ -319,15 +325,19 @@ def prepare(
     )
     cutoff = as_timestamp(as_of, name="as_of", column_is_aware=column_is_aware, tz=tz)
     at = normalise_datetimes(transactions[datetime_col], column=datetime_col, tz=tz)
-    keep = (at <= cutoff).to_numpy()
-    frame = transactions.loc[keep] if not keep.all() else transactions
-    at = at[keep] if not keep.all() else at
+    keep_mask = (at <= cutoff).to_numpy()
+    keep: slice | NDArray[np.bool_] = slice(None) if keep_mask.all() else keep_mask
 
-    ids = frame[customer_col]
+    def column(name: str) -> pd.Series:
+        values = transactions[name]
+        return values if isinstance(keep, slice) else values[keep]
+
+    at = at if isinstance(keep, slice) else at[keep]
+    ids = column(customer_col)
     if ids.isna().any():
         msg = f"column {customer_col!r} (customer_id_col) has missing customer ids"
         raise ValidationError(msg)
-    amounts = frame[amount_col]
+    amounts = column(amount_col)
     if not pd.api.types.is_numeric_dtype(amounts.dtype) or pd.api.types.is_bool_dtype(
         amounts.dtype
     ):
@@ -344,15 +354,16 @@ def prepare(
         )
         raise ValidationError(msg)
     currency = (
-        check_single_currency(frame[currency_col], column=currency_col) if currency_col else None
+        check_single_currency(column(currency_col), column=currency_col) if currency_col else None
     )
-    for name in by_cols:
-        if frame[name].isna().any():
+    extra = {name: column(name) for name in (*by_cols, *carried)}
+    for name, values in extra.items():
+        if values.isna().any():
             msg = f"column {name!r} (by) has missing values; fill them (e.g. 'unknown') first"
             raise ValidationError(msg)
 
     if kind_col is not None:
-        kinds = frame[kind_col]
+        kinds = column(kind_col)
         is_refund = (kinds == "refund").to_numpy(dtype=bool, na_value=False)
         bad = ~is_refund & ~(kinds == "purchase").to_numpy(dtype=bool, na_value=False)
         if bad.any():
@@ -363,9 +374,9 @@ def prepare(
             )
             raise ValidationError(msg)
     elif refund_of_col is not None:
-        is_refund = frame[refund_of_col].notna().to_numpy()
+        is_refund = column(refund_of_col).notna().to_numpy()
     else:
-        is_refund = np.zeros(len(frame), dtype=bool)
+        is_refund = np.zeros(len(ids), dtype=bool)
     if (amount[~is_refund] < 0).any():
         msg = (
             f"column {amount_col!r} (monetary_value_col) has negative amounts on purchase "
@@ -379,34 +390,43 @@ def prepare(
         )
         raise ValidationError(msg)
 
-    customer_codes, customers = pd.factorize(ids, sort=True)
+    customer_codes, customers = pd.factorize(ids, sort=False)
     customer_codes = customer_codes.astype(np.int64)
-    unit = _unit_codes(frame, customer_codes, by_cols)
+    unit = _unit_codes(extra, customer_codes, by_cols)
     ordinal = period_ordinals(at, period)
     at_values = at.to_numpy(dtype="datetime64[ns]")
     purchase = ~is_refund
-    by_data = {name: frame[name].to_numpy()[purchase] for name in by_cols}
-    refund_by = {name: frame[name].to_numpy()[is_refund] for name in by_cols}
+    any_refund = bool(is_refund.any())
+    by_data = {
+        name: values.to_numpy()[purchase] if any_refund else values.to_numpy()
+        for name, values in extra.items()
+    }
+    refund_by = {name: values.to_numpy()[is_refund] for name, values in extra.items()}
 
     if order_col is not None:
-        order_ids = frame[order_col]
-        if order_ids[purchase].isna().any():
+        order_ids = column(order_col)
+        if any_refund:
+            order_ids = order_ids[purchase]
+        if order_ids.isna().any():
             msg = f"column {order_col!r} (order_id_col) has missing order ids on purchase rows"
             raise ValidationError(msg)
-        order_codes_all, order_labels = pd.factorize(order_ids[purchase], sort=False)
+        order_codes_all, order_labels = pd.factorize(order_ids, sort=False)
         order_codes = order_codes_all.astype(np.int64)
     else:
         order_codes = np.arange(int(purchase.sum()), dtype=np.int64)
         order_labels = None
 
+    def pick(values: NDArray[Any]) -> NDArray[Any]:
+        return values[purchase] if any_refund else values
+
     rows = pd.DataFrame(
         {
-            "unit": unit[purchase],
-            "customer": customer_codes[purchase],
+            "unit": pick(unit),
+            "customer": pick(customer_codes),
             "order": order_codes,
-            "at": at_values[purchase],
-            "amount": amount[purchase],
-            "ordinal": ordinal[purchase],
+            "at": pick(at_values),
+            "amount": pick(amount),
+            "ordinal": pick(ordinal),
             **by_data,
         }
     )
@@ -417,7 +437,7 @@ def prepare(
             customer=("customer", "first"),
             at=("at", "min"),
             amount=("amount", "sum"),
-            **{name: (name, "first") for name in by_cols},
+            **{name: (name, "first") for name in (*by_cols, *carried)},
         ).reset_index()
         orders["ordinal"] = period_ordinals(orders["at"], period)
     else:
@@ -426,7 +446,7 @@ def prepare(
     parent = np.full(int(is_refund.sum()), -1, dtype=np.int64)
     if order_labels is not None and refund_of_col is not None and is_refund.any():
         parent = np.asarray(
-            pd.Index(order_labels).get_indexer(frame[refund_of_col].to_numpy()[is_refund]),
+            pd.Index(order_labels).get_indexer(column(refund_of_col).to_numpy()[is_refund]),
             dtype=np.int64,
         )
     refunds = pd.DataFrame(
@@ -453,6 +473,7 @@ def prepare(
         orders=orders,
         refunds=refunds,
         customers=pd.Index(customers, name=customer_col),
+        n_units=int(unit.max()) + 1 if len(unit) else 0,
         as_of=cutoff,
         period=period,
         by=by_cols,
@@ -460,4 +481,3 @@ def prepare(
         column_is_aware=column_is_aware,
         tz=tz,
     )
-

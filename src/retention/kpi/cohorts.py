@@ -88,9 +88,7 @@ def cohort_matrix(
     gross_rows = all_orders[all_orders["cohort"].notna()]
     gross_rows = gross_rows.assign(periods_since=gross_rows["ordinal"] - gross_rows["cohort"])
     refund_rows = refunds[refunds["cohort"].notna()]
-    refund_rows = refund_rows.assign(
-        periods_since=refund_rows["ordinal"] - refund_rows["cohort"]
-    )
+    refund_rows = refund_rows.assign(periods_since=refund_rows["ordinal"] - refund_rows["cohort"])
 
     sizes = table.groupby(["first_ordinal", *prep.by], sort=True).size()
     sizes.index = sizes.index.set_names(["cohort", *prep.by])
@@ -125,9 +123,9 @@ def cohort_matrix(
     result["orders"] = on_full(order_count).astype(np.int64)
     result["net_revenue"] = (on_full(gross) - on_full(refunded)).astype(np.float64)
     result["revenue_per_customer"] = result["net_revenue"] / size
-    result["cumulative_revenue"] = result.groupby(
-        level=["cohort", *prep.by], sort=False
-    )["net_revenue"].cumsum()
+    result["cumulative_revenue"] = result.groupby(level=["cohort", *prep.by], sort=False)[
+        "net_revenue"
+    ].cumsum()
     result["cumulative_ltv"] = result["cumulative_revenue"] / size
     frame = result.reset_index()
     frame["cohort"] = period_index(frame["cohort"].to_numpy(), prep.period)

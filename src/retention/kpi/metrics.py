@@ -92,10 +92,25 @@ def grid(prep: Prepared, *, extra: pd.DataFrame | None = None) -> pd.Index:
     )
 
 
-def count(frame: pd.DataFrame, prep: Prepared, index: pd.Index, by_key: str = "ordinal") -> pd.Series:
+def _offsets(
+    ordinals: pd.Series, index: pd.Index
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Positions of ``ordinals`` in a contiguous ordinal ``index``, and which fall inside."""
+    offsets = ordinals.to_numpy(dtype=np.int64) - int(index[0])
+    return offsets, (offsets >= 0) & (offsets < len(index))
+
+
+def count(
+    frame: pd.DataFrame, prep: Prepared, index: pd.Index, by_key: str = "ordinal"
+) -> pd.Series:
     """Rows of ``frame`` per (``by_key``, groups), reindexed on ``index`` with zeros."""
     if frame.empty:
         return pd.Series(0, index=index, dtype=np.int64)
+    if not prep.by:
+        offsets, inside = _offsets(frame[by_key], index)
+        return pd.Series(
+            np.bincount(offsets[inside], minlength=len(index)).astype(np.int64), index=index
+        )
     counts = frame.groupby([by_key, *prep.by], sort=False).size()
     counts.index = counts.index.set_names(keys(prep)) if prep.by else counts.index.rename("ordinal")
     return counts.reindex(index, fill_value=0).astype(np.int64)
@@ -107,6 +122,12 @@ def total(
     """Sum of ``column`` per (period, groups), reindexed on ``index`` with zeros."""
     if frame.empty:
         return pd.Series(0.0, index=index, dtype=np.float64)
+    if not prep.by:
+        offsets, inside = _offsets(frame["ordinal"], index)
+        weights = frame[column].to_numpy(dtype=np.float64)[inside]
+        return pd.Series(
+            np.bincount(offsets[inside], weights=weights, minlength=len(index)), index=index
+        )
     sums = frame.groupby(keys(prep), sort=False)[column].sum()
     return sums.reindex(index, fill_value=0.0).astype(np.float64)
 
@@ -132,49 +153,69 @@ def finish(prep: Prepared, columns: Mapping[str, pd.Series], index: pd.Index) ->
     return frame
 
 
+def pair_key(orders: pd.DataFrame) -> pd.Series:
+    """One int64 per (period, unit) pair, for hash-based de-duplication."""
+    span = np.int64(int(orders["unit"].max()) + 1) if len(orders) else np.int64(1)
+    low = int(orders["ordinal"].min()) if len(orders) else 0
+    return pd.Series((orders["ordinal"].to_numpy() - low) * span + orders["unit"].to_numpy())
+
+
 def counted_orders(prep: Prepared) -> pd.DataFrame:
     """Orders that count as purchases (not fully refunded)."""
     orders = prep.orders
     return orders[orders["counted"].to_numpy()]
 
 
+_NEVER = np.iinfo(np.int64).max
+
+
 def firsts(prep: Prepared) -> pd.DataFrame:
     """Per unit: first and second purchase (time, period ordinal, order code).
 
     The first purchase is the counted order with the earliest time (ties: the lowest
-    order code); the second is the earliest other counted order.
+    order code); the second is the earliest other counted order.  Indexed by unit code.
     """
     orders = counted_orders(prep)
     columns = ["first_at", "first_ordinal", "first_order", "second_at", "second_ordinal"]
     if orders.empty:
         return pd.DataFrame(columns=[*columns, *prep.by, "customer"])
-    ordered = orders.sort_values(["unit", "at", "order"], kind="stable")
-    unit = ordered["unit"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
-    first = ordered.iloc[starts]
+    unit = orders["unit"].to_numpy()
+    at = orders["at"].to_numpy().view(np.int64)
+    order = orders["order"].to_numpy()
+    first_at = np.full(prep.n_units, _NEVER, dtype=np.int64)
+    np.minimum.at(first_at, unit, at)
+    tie = at == first_at[unit]
+    first_order = np.full(prep.n_units, _NEVER, dtype=np.int64)
+    np.minimum.at(first_order, unit[tie], order[tie])
+    is_first = tie & (order == first_order[unit])
+    second_at = np.full(prep.n_units, _NEVER, dtype=np.int64)
+    np.minimum.at(second_at, unit[~is_first], at[~is_first])
+    positions = np.flatnonzero(is_first)
+    first_row = np.zeros(prep.n_units, dtype=np.int64)
+    first_row[unit[positions]] = positions
+    units = np.flatnonzero(first_at != _NEVER)
+    rows = first_row[units]
     table = pd.DataFrame(
         {
-            "first_at": first["at"].to_numpy(),
-            "first_ordinal": first["ordinal"].to_numpy(),
-            "first_order": first["order"].to_numpy(),
-            "customer": first["customer"].to_numpy(),
-            **{name: first[name].to_numpy() for name in prep.by},
+            "first_at": first_at[units].view("datetime64[ns]"),
+            "first_ordinal": orders["ordinal"].to_numpy()[rows],
+            "first_order": first_order[units],
+            "customer": orders["customer"].to_numpy()[rows],
+            **{name: orders[name].to_numpy()[rows] for name in prep.by},
         },
-        index=pd.Index(first["unit"].to_numpy(), name="unit"),
+        index=pd.Index(units, name="unit"),
     )
-    second_pos = starts + 1
-    has_second = np.zeros(len(starts), dtype=bool)
-    in_range = second_pos < len(unit)
-    has_second[in_range] = unit[second_pos[in_range]] == unit[starts[in_range]]
-    second_at = np.full(len(starts), np.datetime64("NaT"), dtype="datetime64[ns]")
-    second_ordinal = np.full(len(starts), np.iinfo(np.int64).min, dtype=np.int64)
-    second_rows = ordered.iloc[second_pos[has_second]]
-    second_at[has_second] = second_rows["at"].to_numpy()
-    second_ordinal[has_second] = second_rows["ordinal"].to_numpy()
-    table["second_at"] = second_at
-    table["second_ordinal"] = pd.arrays.IntegerArray(
-        np.where(has_second, second_ordinal, 0), mask=~has_second
+    seconds = second_at[units]
+    has_second = seconds != _NEVER
+    table["second_at"] = np.where(has_second, seconds, np.iinfo(np.int64).min).view(
+        "datetime64[ns]"
     )
+    second_ordinal = np.zeros(len(units), dtype=np.int64)
+    if has_second.any():
+        second_ordinal[has_second] = period_ordinals(
+            pd.Series(seconds[has_second].view("datetime64[ns]")), prep.period
+        )
+    table["second_ordinal"] = pd.arrays.IntegerArray(second_ordinal, mask=~has_second)
     return table
 
 
@@ -205,17 +246,25 @@ def compute_revenue(prep: Prepared, index: pd.Index) -> dict[str, pd.Series]:
     }
 
 
-def compute_active(prep: Prepared, index: pd.Index) -> pd.Series:
-    """Distinct units with at least one counted order per period."""
+def compute_active(
+    prep: Prepared, index: pd.Index, only: Sequence[int] | None = None
+) -> pd.Series:
+    """Distinct units with at least one counted order per period (``only``: these periods)."""
     orders = counted_orders(prep)
     if orders.empty:
         return pd.Series(0, index=index, dtype=np.int64)
-    span = np.int64(int(orders["unit"].max()) + 1)
-    pair = (orders["ordinal"].to_numpy() - int(orders["ordinal"].min())) * span + orders[
-        "unit"
-    ].to_numpy()
-    _, first_rows = np.unique(pair, return_index=True)
-    return count(orders.iloc[np.sort(first_rows)], prep, index)
+    wanted = list(index) if only is None else list(only)
+    if prep.by or len(wanted) > 64:
+        return count(orders[~pair_key(orders).duplicated().to_numpy()], prep, index)
+    ordinals = orders["ordinal"].to_numpy()
+    units = orders["unit"].to_numpy()
+    values = np.zeros(len(index), dtype=np.int64)
+    first = int(index[0])
+    for ordinal in wanted:
+        inside = ordinals == ordinal
+        if inside.any():
+            values[int(ordinal) - first] = np.count_nonzero(np.bincount(units[inside]))
+    return pd.Series(values, index=index)
 
 
 def compute_new(prep: Prepared, index: pd.Index, table: pd.DataFrame) -> pd.Series:
@@ -241,12 +290,13 @@ def compute_repeat_revenue(
     prep: Prepared, index: pd.Index, table: pd.DataFrame
 ) -> dict[str, pd.Series]:
     """Net revenue of first orders and of all other orders per period."""
-    first_orders = pd.Index(table["first_order"].to_numpy())
     orders, refunds = prep.orders, prep.refunds
-    first_mask = orders["order"].isin(first_orders).to_numpy()
-    first_refund = (refunds["parent"] >= 0).to_numpy() & refunds["parent"].isin(
-        first_orders
-    ).to_numpy()
+    flags = np.zeros(int(orders["order"].max()) + 1 if len(orders) else 0, dtype=bool)
+    flags[table["first_order"].to_numpy(dtype=np.int64)] = True
+    first_mask = flags[orders["order"].to_numpy()]
+    parents = refunds["parent"].to_numpy()
+    first_refund = np.zeros(len(refunds), dtype=bool)
+    first_refund[parents >= 0] = flags[parents[parents >= 0]]
     first_net = total(orders[first_mask], prep, index) - total(refunds[first_refund], prep, index)
     repeat_net = total(orders[~first_mask], prep, index) - total(
         refunds[~first_refund], prep, index
@@ -699,55 +749,70 @@ def compute_churn(
     table: pd.DataFrame,
     boundary: float | timedelta | Mapping[str, float | timedelta],
     segments: pd.Series | None,
+    *,
     ordinals: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """Customers at the start of each period, churned by its end, and the rate."""
-    limit, labels = unit_boundaries(prep, table, boundary, segments)
-    limit_ns = pd.Series((limit * 86_400e9).astype(np.int64), index=table.index)
-    orders = counted_orders(prep)
-    last_in_period = orders.groupby(["unit", "ordinal"], sort=True)["at"].max().reset_index()
+    """Count customers not churned at each period start and churned at its end."""
+    limit_days, labels = unit_boundaries(prep, table, boundary, segments)
+    units_of_table = table.index.to_numpy(dtype=np.int64)
+    limit = np.zeros(prep.n_units, dtype=np.int64)
+    limit[units_of_table] = np.round(limit_days * 86_400e9).astype(np.int64)
     group_cols = [*prep.by, *(["segment"] if labels is not None else [])]
-    if labels is not None:
-        table = table.assign(segment=labels)
-    wanted = index.get_level_values("ordinal").unique() if ordinals is None else ordinals
-    rows = []
+    attributes = table[list(prep.by)].assign(**({"segment": labels} if labels is not None else {}))
+    if group_cols:
+        combos, combo_codes = _combos(attributes, group_cols)
+    else:
+        combos, combo_codes = pd.DataFrame(index=[0]), np.zeros(len(table), dtype=np.int64)
+    group_of = np.zeros(prep.n_units, dtype=np.int64)
+    group_of[units_of_table] = combo_codes
+    orders = counted_orders(prep)
+    order_ordinals = orders["ordinal"].to_numpy()
+    order_units = orders["unit"].to_numpy()
+    order_at = orders["at"].to_numpy().view(np.int64)
+    wanted = sorted(int(v) for v in (index if ordinals is None else ordinals))
+    never = np.iinfo(np.int64).min
+    last = np.full(prep.n_units, never, dtype=np.int64)
+    as_of_ns = prep.as_of.value
+    previous: int | None = None
+    base_counts, churn_counts = [], []
     for ordinal in wanted:
-        start = period_index([int(ordinal)], prep.period)[0].start_time
-        end = min(period_index([int(ordinal) + 1], prep.period)[0].start_time, prep.as_of)
-        before = last_in_period[last_in_period["ordinal"] < ordinal]
-        last_before = before.groupby("unit")["at"].max()
-        gap_start = (start - last_before).to_numpy(dtype=np.int64)
-        base_units = last_before.index[gap_start < limit_ns.reindex(last_before.index).to_numpy()]
-        during = last_in_period[last_in_period["ordinal"] == ordinal].set_index("unit")["at"]
-        last_end = last_before.reindex(base_units)
-        bought = during.reindex(base_units)
-        last_end = last_end.where(bought.isna(), bought)
-        churned = (end - last_end).to_numpy(dtype=np.int64) >= limit_ns.reindex(
-            base_units
-        ).to_numpy()
-        base = table.loc[base_units, group_cols].assign(churned=churned, ordinal=int(ordinal))
-        rows.append(base)
-    keys_ = ["ordinal", *group_cols]
-    if rows:
-        every = pd.concat(rows, ignore_index=True)
-    else:
-        every = pd.DataFrame(columns=[*keys_, "churned"])
-    grouped = every.groupby(keys_, sort=True)["churned"]
-    result = pd.DataFrame(
-        {"customers_at_start": grouped.size(), "churned_customers": grouped.sum()}
+        step = order_ordinals < ordinal
+        if previous is not None:
+            step &= order_ordinals >= previous
+        np.maximum.at(last, order_units[step], order_at[step])
+        start = period_index([ordinal], prep.period)[0].start_time.value
+        end = min(period_index([ordinal + 1], prep.period)[0].start_time.value, as_of_ns)
+        base = (last != never) & (start - last < limit)
+        inside = order_ordinals == ordinal
+        last_end = last.copy()
+        np.maximum.at(last_end, order_units[inside], order_at[inside])
+        churned = base & (end - last_end >= limit)
+        base_counts.append(np.bincount(group_of[base], minlength=len(combos)))
+        churn_counts.append(np.bincount(group_of[churned], minlength=len(combos)))
+        previous = ordinal
+    repeated = {name: np.tile(combos[name].to_numpy(), len(wanted)) for name in group_cols}
+    levels = [np.repeat(np.asarray(wanted, dtype=np.int64), len(combos)), *repeated.values()]
+    result_index = (
+        pd.MultiIndex.from_arrays(levels, names=["ordinal", *group_cols])
+        if group_cols
+        else pd.Index(levels[0], name="ordinal")
     )
-    if labels is not None:
-        levels = [
-            np.asarray(wanted, dtype=np.int64),
-            *[pd.unique(table[c]) for c in group_cols],
-        ]
-        full = pd.MultiIndex.from_product(levels, names=keys_)
-        result = result.reindex(full, fill_value=0)
-    else:
-        result = result.reindex(index if ordinals is None else pd.Index(ordinals), fill_value=0)
-    result = result.astype(np.int64)
+    size = len(wanted) * len(combos)
+    at_start = np.concatenate(base_counts).astype(np.int64) if wanted else np.zeros(size, np.int64)
+    lost = np.concatenate(churn_counts).astype(np.int64) if wanted else np.zeros(size, np.int64)
+    result = pd.DataFrame(
+        {"customers_at_start": at_start, "churned_customers": lost}, index=result_index
+    )
     result["churn_rate"] = ratio(result["churned_customers"], result["customers_at_start"])
     return result
+
+
+def _combos(attributes: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    """Distinct value combinations of ``columns`` (sorted) and each row's combination code."""
+    grouped = attributes.groupby(columns, sort=True, dropna=False)
+    codes = np.asarray(grouped.ngroup(), dtype=np.int64)
+    combos = grouped.size().index.to_frame(index=False)
+    return combos, codes
 
 
 def churn_rate(
