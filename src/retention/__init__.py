@@ -4,6 +4,7 @@ The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
 from retention._version import __version__
+from retention.datasets import load_cdnow_sample
 from retention.exceptions import (
     ChannelContractError,
     ChannelError,
@@ -24,6 +25,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.summary import rfm_summary
 
 __all__ = [
     "ChannelContractError",
@@ -45,4 +47,6 @@ __all__ = [
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
+    "load_cdnow_sample",
+    "rfm_summary",
 ]
