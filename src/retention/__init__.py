@@ -3,6 +3,7 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
+from retention import kpi as kpi  # the subpackage, as retention.kpi
 from retention._version import __version__
 from retention.datasets import load_cdnow_sample
 from retention.exceptions import (

@@ -296,6 +296,10 @@ def prepare(
     amount_col = _required(options, "monetary_value_col")
     tz_value = options.get("tz")
     tz = tz_value if isinstance(tz_value, str) else None
+    if not isinstance(transactions, pd.DataFrame) and all(
+        hasattr(transactions, name) for name in ("transactions", "quarantine", "report")
+    ):
+        transactions = transactions.transactions  # an IngestResult: use its clean frame
     if not isinstance(transactions, pd.DataFrame):
         require_columns(transactions, frame_name="transactions")
     assert isinstance(transactions, pd.DataFrame)  # noqa: S101 - narrowed by require_columns
@@ -323,8 +327,8 @@ def prepare(
         transactions[datetime_col].dtype == object
         and any(getattr(v, "tzinfo", None) is not None for v in transactions[datetime_col][:1])
     )
-    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=column_is_aware, tz=tz)
     at = normalise_datetimes(transactions[datetime_col], column=datetime_col, tz=tz)
+    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=column_is_aware, tz=tz)
     keep_mask = (at <= cutoff).to_numpy()
     keep: slice | NDArray[np.bool_] = slice(None) if keep_mask.all() else keep_mask
 

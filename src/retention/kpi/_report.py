@@ -286,26 +286,33 @@ def report(
             days=float(repeat_within_days)
         )
     if churn_boundary is not None:
-        churn = compute_churn(prep, index, table, churn_boundary, None, ordinals=list(ordinals))
-        rows.append(_row("churn_rate", "all", "all", *_pick(churn["churn_rate"], ordinals)))
+        churn = compute_churn(
+            prep, index, table, churn_boundary, segments, ordinals=list(ordinals)
+        )
         if segments is not None:
-            by_segment = compute_churn(
-                prep, index, table, churn_boundary, segments, ordinals=list(ordinals)
-            )["churn_rate"]
-            for label in sorted(set(by_segment.index.get_level_values("segment")), key=str):
-                rows.append(
-                    _row(
-                        "churn_rate",
-                        "segment",
-                        label,
-                        float(by_segment.loc[(ordinals[0], label)]),
-                        float(by_segment.loc[(ordinals[1], label)]),
-                    )
+            overall = churn.groupby(level="ordinal")[
+                ["customers_at_start", "churned_customers"]
+            ].sum()
+            rate = ratio(overall["churned_customers"], overall["customers_at_start"])
+        else:
+            rate = churn["churn_rate"]
+        rows.append(_row("churn_rate", "all", "all", *_pick(rate, ordinals)))
+        if segments is not None:
+            by_segment = churn["churn_rate"]
+            rows.extend(
+                _row(
+                    "churn_rate",
+                    "segment",
+                    label,
+                    float(by_segment.loc[(ordinals[0], label)]),
+                    float(by_segment.loc[(ordinals[1], label)]),
                 )
+                for label in sorted(set(by_segment.index.get_level_values("segment")), key=str)
+            )
     elif segments is not None:
         msg = "segments is only used with churn_boundary; pass churn_boundary=<days or mapping>"
         raise ValidationError(msg)
-    for column in carry.values():
+    for column in dict.fromkeys(carry.values()):
         rows.extend(_by_dimension(prep, column, ordinals))
     if segment_col is not None:
         rows.extend(_segment_shares(prep, segment_col, ordinals))

@@ -42,10 +42,10 @@ def _rows(
     """Rows of ``frame`` up to ``as_of`` and their calendar datetimes."""
     require_columns(frame, frame_name=frame_name, **{keyword: datetime_col})
     aware = isinstance(frame[datetime_col].dtype, pd.DatetimeTZDtype)
-    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     values = frame[datetime_col]
     present = values.notna().to_numpy() if allow_missing else np.ones(len(frame), dtype=bool)
     at = normalise_datetimes(values[present], column=datetime_col, tz=tz)
+    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     keep = (at <= cutoff).to_numpy()
     return frame[present][keep], at[keep], cutoff
 

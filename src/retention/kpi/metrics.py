@@ -912,8 +912,8 @@ def segment_shares(
         datetime_col=datetime_col,
     )
     aware = isinstance(frame[datetime_col].dtype, pd.DatetimeTZDtype)
-    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     at = normalise_datetimes(frame[datetime_col], column=datetime_col, tz=tz)
+    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     for column, keyword in ((segment_col, "segment_col"), (customer_id_col, "customer_id_col")):
         if frame[column].isna().any():
             msg = f"column {column!r} ({keyword}) has missing values"

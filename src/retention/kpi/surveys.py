@@ -47,8 +47,8 @@ def _group_keys(
         return responses, list(by)
     require_columns(responses, frame_name="responses", datetime_col=datetime_col)
     aware = isinstance(responses[datetime_col].dtype, pd.DatetimeTZDtype)
-    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     at = normalise_datetimes(responses[datetime_col], column=datetime_col, tz=tz)
+    cutoff = as_timestamp(as_of, name="as_of", column_is_aware=aware, tz=tz)
     kept = responses[(at <= cutoff).to_numpy()]
     if period is None:
         return kept, list(by)
