@@ -53,7 +53,9 @@ def cohort_matrix(
       ``cumulative_ltv = cumulative_revenue / cohort_size`` (the cohort's historical LTV).
 
     Rows of customers without any counted purchase (only fully refunded orders) belong to
-    no cohort; their net revenue is zero.  Summed over the matrix, ``net_revenue`` equals
+    no cohort; their net revenue is zero.  An order dated before the customer's first
+    purchase can only be one that was later fully refunded; it and its refund count in
+    period 0.  Summed over the matrix, ``net_revenue`` equals
     the net revenue of :func:`~retention.kpi.revenue`.
 
     Parameters
@@ -86,9 +88,13 @@ def cohort_matrix(
         cohort=cohort_of.reindex(prep.refunds["unit"].to_numpy()).to_numpy()
     )
     gross_rows = all_orders[all_orders["cohort"].notna()]
-    gross_rows = gross_rows.assign(periods_since=gross_rows["ordinal"] - gross_rows["cohort"])
+    gross_rows = gross_rows.assign(
+        periods_since=(gross_rows["ordinal"] - gross_rows["cohort"]).clip(lower=0)
+    )
     refund_rows = refunds[refunds["cohort"].notna()]
-    refund_rows = refund_rows.assign(periods_since=refund_rows["ordinal"] - refund_rows["cohort"])
+    refund_rows = refund_rows.assign(
+        periods_since=(refund_rows["ordinal"] - refund_rows["cohort"]).clip(lower=0)
+    )
 
     sizes = table.groupby(["first_ordinal", *prep.by], sort=True).size()
     sizes.index = sizes.index.set_names(["cohort", *prep.by])

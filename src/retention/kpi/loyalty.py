@@ -479,12 +479,15 @@ def level_distribution(
     ).sort_values("at", kind="stable")
     latest = table.drop_duplicates(["customer", "ordinal"], keep="last")
     wide = latest.pivot(index="customer", columns="ordinal", values="code")
-    wide = wide.reindex(columns=index).ffill(axis=1)
-    stacked = wide.stack().astype(np.int64)
-    counts = stacked.groupby(level=1).value_counts()
+    held = wide.reindex(columns=index).ffill(axis=1).to_numpy(dtype=np.float64)
+    per_period = np.zeros((len(index), len(order)), dtype=np.int64)
+    for position in range(len(index)):
+        column = held[:, position]
+        per_period[position] = np.bincount(
+            column[~np.isnan(column)].astype(np.int64), minlength=len(order)
+        )
     full = pd.MultiIndex.from_product([index, range(len(order))], names=["ordinal", "code"])
-    counts.index = counts.index.set_names(["ordinal", "code"])
-    counts = counts.reindex(full, fill_value=0).astype(np.int64)
+    counts = pd.Series(per_period.ravel(), index=full)
     share = ratio(counts, counts.groupby(level="ordinal").transform("sum"))
     frame = pd.DataFrame({"members": counts, "share": share}).reset_index()
     frame.insert(0, "period", period_index(frame.pop("ordinal").to_numpy(), period))

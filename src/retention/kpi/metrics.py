@@ -178,7 +178,19 @@ def firsts(prep: Prepared) -> pd.DataFrame:
     orders = counted_orders(prep)
     columns = ["first_at", "first_ordinal", "first_order", "second_at", "second_ordinal"]
     if orders.empty:
-        return pd.DataFrame(columns=[*columns, *prep.by, "customer"])
+        empty = pd.DataFrame(
+            {
+                "first_at": np.array([], dtype="datetime64[ns]"),
+                "first_ordinal": np.array([], dtype=np.int64),
+                "first_order": np.array([], dtype=np.int64),
+                "customer": np.array([], dtype=np.int64),
+                **{name: orders[name].to_numpy() for name in prep.by},
+                "second_at": np.array([], dtype="datetime64[ns]"),
+                "second_ordinal": pd.array([], dtype="Int64"),
+            },
+            index=pd.Index([], dtype=np.int64, name="unit"),
+        )
+        return empty[[*columns, *prep.by, "customer"]]
     unit = orders["unit"].to_numpy()
     at = orders["at"].to_numpy().view(np.int64)
     order = orders["order"].to_numpy()
