@@ -113,12 +113,25 @@ def child(name: str, shape: str, data: Path, repeat: int) -> None:
         rows = run(name, shape, frame)
         times.append(time.perf_counter() - started)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"name": name, "shape": shape, "times": times, "peak_mb": peak_mb, "rows": rows}))
+    print(
+        json.dumps({"name": name, "shape": shape, "times": times, "peak_mb": peak_mb, "rows": rows})
+    )
 
 
 def measure(name: str, shape: str, data: Path, repeat: int) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", name, "--shape", shape, "--data", str(data), "--repeat", str(repeat)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--shape",
+            shape,
+            "--data",
+            str(data),
+            "--repeat",
+            str(repeat),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -146,7 +159,9 @@ def main() -> None:
     print("| data | implementation | median s | / rfm_summary | peak MB |")
     print("|---|---|---:|---:|---:|")
     for shape in arguments.shapes.split(","):
-        results = [measure(name, shape, data, arguments.repeat) for name in ("rfm_summary", "report")]
+        results = [
+            measure(name, shape, data, arguments.repeat) for name in ("rfm_summary", "report")
+        ]
         base = statistics.median(results[0]["times"])  # type: ignore[arg-type]
         for result in results:
             median = statistics.median(result["times"])  # type: ignore[arg-type]

@@ -106,7 +106,10 @@ def _conversions(n_c: int, x_c: int, n_t: int, x_t: int, segment: str = "all") -
     return pd.DataFrame(
         {
             "group": ["control"] * n_c + ["treatment"] * n_t,
-            "converted": [True] * x_c + [False] * (n_c - x_c) + [True] * x_t + [False] * (n_t - x_t),
+            "converted": [True] * x_c
+            + [False] * (n_c - x_c)
+            + [True] * x_t
+            + [False] * (n_t - x_t),
             "segment": segment,
         }
     )
@@ -261,7 +264,7 @@ def test_overlapping_experiment_on_the_same_kpi_is_refused():
     registry = kpi.ExperimentRegistry()
     registry.start(_experiment())
     clash = _experiment(name="sms-reminder", audience={"c", "d"}, start=date(2024, 3, 20))
-    with pytest.raises(ValidationError, match="'day25-offer'.*1 shared customers"):
+    with pytest.raises(ValidationError, match=r"'day25-offer'.*1 shared customers"):
         registry.start(clash)
     assert "sms-reminder" not in registry
     assert len(registry) == 1

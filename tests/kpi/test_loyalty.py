@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -94,11 +94,18 @@ def test_level_distribution_carries_levels_forward():
         }
     )
     result = kpi.level_distribution(
-        changes, as_of=datetime(2024, 3, 31), levels=["bronze", "silver", "gold"]  # noqa: DTZ001
+        changes,
+        as_of=date(2024, 3, 31),
+        levels=["bronze", "silver", "gold"],
     )
     table = result.set_index(["period", "level"])
-    members = table["members"].unstack("level")[["bronze", "silver", "gold"]]
-    assert members.values.tolist() == [[0, 1, 0], [0, 2, 0], [1, 1, 1]]
+    members = table["members"]
+    month = [pd.Period(p, "M") for p in ("2024-01", "2024-02", "2024-03")]
+    assert [[members[(m, lv)] for lv in ("bronze", "silver", "gold")] for m in month] == [
+        [0, 1, 0],
+        [0, 2, 0],
+        [1, 1, 1],
+    ]
     assert table.groupby(level="period")["share"].sum().tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(ValidationError, match="'platinum'"):
         kpi.level_distribution(

@@ -55,7 +55,15 @@ def transaction_frames(draw: st.DrawFn) -> pd.DataFrame:
         )
     frame = pd.DataFrame(
         rows,
-        columns=["customer_id", "order_id", "purchased_at", "amount", "kind", "refund_of", "channel"],
+        columns=[
+            "customer_id",
+            "order_id",
+            "purchased_at",
+            "amount",
+            "kind",
+            "refund_of",
+            "channel",
+        ],
     )
     frame["purchased_at"] = pd.to_datetime(frame["purchased_at"])
     frame["amount"] = frame["amount"].astype(float)
@@ -83,7 +91,9 @@ def test_totals_are_preserved_across_periods(frame, period):
     new = kpi.new_customers(frame, as_of=AS_OF, period=period)["new_customers"].sum()
     repeat = kpi.repeat_customer_share(frame, as_of=AS_OF, period=period)
     assert repeat["customers"].iloc[-1] == new
-    assert cohorts.groupby("cohort")["cohort_size"].first().sum() == new if len(cohorts) else new == 0
+    assert (
+        cohorts.groupby("cohort")["cohort_size"].first().sum() == new if len(cohorts) else new == 0
+    )
 
 
 @settings(max_examples=60)
@@ -140,7 +150,10 @@ def test_report_agrees_with_the_functions(frame):
 )
 def test_assignment_splits_each_stratum_exactly(size, share, seed, strata):
     audience = pd.DataFrame(
-        {"customer_id": [f"c{i}" for i in range(size)], "segment": [i % strata for i in range(size)]}
+        {
+            "customer_id": [f"c{i}" for i in range(size)],
+            "segment": [i % strata for i in range(size)],
+        }
     )
     groups = kpi.assign_groups(audience, seed=seed, control_share=share, strata_col="segment")
     for _, members in groups.groupby("segment"):

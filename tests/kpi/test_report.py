@@ -84,9 +84,10 @@ def test_report_agrees_with_the_metric_functions(shop):
         aov.loc[pd.Period("2024-03", "M"), "average_order_value"]
     )
     revenue = kpi.revenue(shop, as_of=AS_OF).set_index("period")
-    assert _value(table, "net_revenue")["previous_value"] == revenue.loc[
-        pd.Period("2024-02", "M"), "net_revenue"
-    ]
+    assert (
+        _value(table, "net_revenue")["previous_value"]
+        == revenue.loc[pd.Period("2024-02", "M"), "net_revenue"]
+    )
 
 
 def test_report_breakdowns_by_channel_and_segment(shop):

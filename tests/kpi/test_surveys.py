@@ -33,7 +33,9 @@ def test_nps_counts_and_multinomial_interval():
 
 
 def test_nps_interval_is_clipped_and_degenerate_cases():
-    assert kpi.nps(pd.DataFrame({"score": [10, 9, 8, 6, 10]}), as_of=AS_OF)["ci_high"].iloc[0] == 100
+    assert (
+        kpi.nps(pd.DataFrame({"score": [10, 9, 8, 6, 10]}), as_of=AS_OF)["ci_high"].iloc[0] == 100
+    )
     all_promoters = kpi.nps(pd.DataFrame({"score": [9, 10]}), as_of=AS_OF).iloc[0]
     assert (all_promoters["nps"], all_promoters["standard_error"]) == (100.0, 0.0)
     one = kpi.nps(pd.DataFrame({"score": [3]}), as_of=AS_OF).iloc[0]

@@ -22,7 +22,6 @@ Definitions used everywhere (they are what the SQL push-down must reproduce):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final, TypedDict
 
@@ -34,6 +33,8 @@ from retention._validation import describe_ids, require_columns
 from retention.exceptions import MixedCurrencyError, ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from numpy.typing import NDArray
 
 __all__ = [
@@ -102,7 +103,19 @@ def period_ordinals(at: pd.Series, period: str) -> NDArray[np.int64]:
 
 def period_index(ordinals: NDArray[np.int64] | Sequence[int], period: str) -> pd.PeriodIndex:
     """Turn period ordinals back into a :class:`pandas.PeriodIndex`."""
-    return pd.PeriodIndex.from_ordinals(np.asarray(ordinals, dtype=np.int64), freq=period)
+    values = np.asarray(ordinals, dtype=np.int64)
+    index: pd.PeriodIndex = pd.PeriodIndex.from_ordinals(  # type: ignore[attr-defined]  # pandas-stubs lacks it
+        values, freq=period
+    )
+    return index
+
+
+def require_positive(value: object, *, name: str) -> float:
+    """Return ``value`` as a float if it is a positive number (not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"{name} must be a positive number, got {value!r}"
+        raise ValidationError(msg)
+    return float(value)
 
 
 def require_period(period: object) -> str:
@@ -129,7 +142,7 @@ def normalise_datetimes(values: pd.Series, *, column: str, tz: str | None) -> pd
         out = values.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(dtype):
         out = values
-    elif dtype == object and pd.api.types.infer_dtype(values, skipna=True) in {
+    elif pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) in {
         "datetime",
         "datetime64",
     }:
@@ -156,7 +169,8 @@ def normalise_datetimes(values: pd.Series, *, column: str, tz: str | None) -> pd
             "drop or ingest them (ingest quarantines them as missing_timestamp)"
         )
         raise ValidationError(msg)
-    return out.astype("datetime64[ns]")
+    result: pd.Series = out.astype("datetime64[ns]")
+    return result
 
 
 def as_timestamp(
@@ -291,83 +305,169 @@ def prepare(
         msg = f"unknown column keyword(s) {describe_ids(sorted(unknown))}"
         raise ValidationError(msg)
     period = require_period(period)
-    customer_col = _required(options, "customer_id_col")
-    datetime_col = _required(options, "datetime_col")
-    amount_col = _required(options, "monetary_value_col")
     tz_value = options.get("tz")
     tz = tz_value if isinstance(tz_value, str) else None
-    if not isinstance(transactions, pd.DataFrame) and all(
-        hasattr(transactions, name) for name in ("transactions", "quarantine", "report")
-    ):
-        transactions = transactions.transactions  # an IngestResult: use its clean frame
-    if not isinstance(transactions, pd.DataFrame):
-        require_columns(transactions, frame_name="transactions")
-    assert isinstance(transactions, pd.DataFrame)  # noqa: S101 - narrowed by require_columns
-    order_col = _optional(transactions, options, "order_id_col")
-    kind_col = _optional(transactions, options, "kind_col")
-    refund_of_col = _optional(transactions, options, "refund_of_col")
-    currency_col = _optional(transactions, options, "currency_col")
-    by_cols = (by,) if isinstance(by, str) else tuple(by or ())
-    carry = dict(carry or {})
-    carried = tuple(name for name in dict.fromkeys(carry.values()) if name not in by_cols)
-    require_columns(
-        transactions,
-        frame_name="transactions",
-        customer_id_col=customer_col,
-        datetime_col=datetime_col,
-        monetary_value_col=amount_col,
-        order_id_col=order_col,
-        kind_col=kind_col,
-        refund_of_col=refund_of_col,
-        currency_col=currency_col,
-        **{f"by[{i}]": name for i, name in enumerate(by_cols)},
-        **carry,
+    frame = _as_frame(transactions)
+    names = _Names.resolve(frame, options, by, carry)
+    source = frame[names.datetime]
+    column_is_aware = isinstance(source.dtype, pd.DatetimeTZDtype) or (
+        pd.api.types.is_object_dtype(source.dtype)
+        and any(getattr(v, "tzinfo", None) is not None for v in source[:1])
     )
-    column_is_aware = isinstance(transactions[datetime_col].dtype, pd.DatetimeTZDtype) or (
-        transactions[datetime_col].dtype == object
-        and any(getattr(v, "tzinfo", None) is not None for v in transactions[datetime_col][:1])
-    )
-    at = normalise_datetimes(transactions[datetime_col], column=datetime_col, tz=tz)
+    at = normalise_datetimes(source, column=names.datetime, tz=tz)
     cutoff = as_timestamp(as_of, name="as_of", column_is_aware=column_is_aware, tz=tz)
     keep_mask = (at <= cutoff).to_numpy()
     keep: slice | NDArray[np.bool_] = slice(None) if keep_mask.all() else keep_mask
 
     def column(name: str) -> pd.Series:
-        values = transactions[name]
+        values = frame[name]
         return values if isinstance(keep, slice) else values[keep]
 
     at = at if isinstance(keep, slice) else at[keep]
-    ids = column(customer_col)
+    ids = column(names.customer)
     if ids.isna().any():
-        msg = f"column {customer_col!r} (customer_id_col) has missing customer ids"
+        msg = f"column {names.customer!r} (customer_id_col) has missing customer ids"
         raise ValidationError(msg)
-    amounts = column(amount_col)
-    if not pd.api.types.is_numeric_dtype(amounts.dtype) or pd.api.types.is_bool_dtype(
-        amounts.dtype
-    ):
-        msg = (
-            f"column {amount_col!r} (monetary_value_col) must be numeric, got {amounts.dtype}; "
-            "convert it with pandas.to_numeric"
-        )
-        raise ValidationError(msg)
-    amount = amounts.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isnan(amount).any() or np.isinf(amount).any():
-        msg = (
-            f"column {amount_col!r} (monetary_value_col) has missing or infinite amounts; "
-            "they are never read as 0: drop them or ingest the frame (it quarantines them)"
-        )
-        raise ValidationError(msg)
+    amount = _amounts(column(names.amount), names.amount)
     currency = (
-        check_single_currency(column(currency_col), column=currency_col) if currency_col else None
+        check_single_currency(column(names.currency), column=names.currency)
+        if names.currency
+        else None
     )
-    extra = {name: column(name) for name in (*by_cols, *carried)}
+    extra = {name: column(name) for name in (*names.by, *names.carried)}
     for name, values in extra.items():
         if values.isna().any():
             msg = f"column {name!r} (by) has missing values; fill them (e.g. 'unknown') first"
             raise ValidationError(msg)
+    is_refund = _refund_flags(
+        column(names.kind) if names.kind else None,
+        column(names.refund_of) if names.refund_of else None,
+        names.kind,
+        len(ids),
+    )
+    _check_signs(amount, is_refund, names.amount)
 
-    if kind_col is not None:
-        kinds = column(kind_col)
+    customer_codes, customers = pd.factorize(ids, sort=False)
+    customer_codes = customer_codes.astype(np.int64)
+    unit = _unit_codes(extra, customer_codes, names.by)
+    rows = {
+        "unit": unit,
+        "customer": customer_codes,
+        "at": at.to_numpy(dtype="datetime64[ns]"),
+        "amount": amount,
+        "ordinal": period_ordinals(at, period),
+        **{name: values.to_numpy() for name, values in extra.items()},
+    }
+    orders, order_labels = _orders(
+        rows, is_refund, column(names.order) if names.order else None, names, period
+    )
+    parents = (
+        column(names.refund_of).to_numpy()[is_refund]
+        if names.refund_of is not None and is_refund.any()
+        else None
+    )
+    refunds = _refunds(rows, is_refund, parents, order_labels)
+    orders["counted"] = _counted(orders, refunds)
+    return Prepared(
+        orders=orders,
+        refunds=refunds,
+        customers=pd.Index(customers, name=names.customer),
+        n_units=int(unit.max()) + 1 if len(unit) else 0,
+        as_of=cutoff,
+        period=period,
+        by=names.by,
+        currency=currency,
+        column_is_aware=column_is_aware,
+        tz=tz,
+    )
+
+
+def _as_frame(transactions: object) -> pd.DataFrame:
+    """Return the frame itself, or an IngestResult's clean transactions."""
+    if not isinstance(transactions, pd.DataFrame) and all(
+        hasattr(transactions, name) for name in ("transactions", "quarantine", "report")
+    ):
+        transactions = getattr(transactions, "transactions")  # noqa: B009 - an IngestResult
+    if not isinstance(transactions, pd.DataFrame):
+        require_columns(transactions, frame_name="transactions")
+    assert isinstance(transactions, pd.DataFrame)  # noqa: S101 - narrowed by require_columns
+    return transactions
+
+
+@attrs.frozen
+class _Names:
+    """Resolved column names of one call."""
+
+    customer: str
+    datetime: str
+    amount: str
+    order: str | None
+    kind: str | None
+    refund_of: str | None
+    currency: str | None
+    by: tuple[str, ...]
+    carried: tuple[str, ...]
+
+    @classmethod
+    def resolve(
+        cls,
+        frame: pd.DataFrame,
+        options: Mapping[str, object],
+        by: str | Sequence[str] | None,
+        carry: Mapping[str, str] | None,
+    ) -> _Names:
+        by_cols = (by,) if isinstance(by, str) else tuple(by or ())
+        carry = dict(carry or {})
+        names = cls(
+            customer=_required(options, "customer_id_col"),
+            datetime=_required(options, "datetime_col"),
+            amount=_required(options, "monetary_value_col"),
+            order=_optional(frame, options, "order_id_col"),
+            kind=_optional(frame, options, "kind_col"),
+            refund_of=_optional(frame, options, "refund_of_col"),
+            currency=_optional(frame, options, "currency_col"),
+            by=by_cols,
+            carried=tuple(n for n in dict.fromkeys(carry.values()) if n not in by_cols),
+        )
+        require_columns(
+            frame,
+            frame_name="transactions",
+            customer_id_col=names.customer,
+            datetime_col=names.datetime,
+            monetary_value_col=names.amount,
+            order_id_col=names.order,
+            kind_col=names.kind,
+            refund_of_col=names.refund_of,
+            currency_col=names.currency,
+            **{f"by[{i}]": name for i, name in enumerate(by_cols)},
+            **carry,
+        )
+        return names
+
+
+def _amounts(amounts: pd.Series, name: str) -> NDArray[np.float64]:
+    if not pd.api.types.is_numeric_dtype(amounts.dtype) or pd.api.types.is_bool_dtype(
+        amounts.dtype
+    ):
+        msg = (
+            f"column {name!r} (monetary_value_col) must be numeric, got {amounts.dtype}; "
+            "convert it with pandas.to_numeric"
+        )
+        raise ValidationError(msg)
+    amount = amounts.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(amount).all():
+        msg = (
+            f"column {name!r} (monetary_value_col) has missing or infinite amounts; "
+            "they are never read as 0: drop them or ingest the frame (it quarantines them)"
+        )
+        raise ValidationError(msg)
+    return amount
+
+
+def _refund_flags(
+    kinds: pd.Series | None, refund_of: pd.Series | None, kind_col: str | None, rows: int
+) -> NDArray[np.bool_]:
+    if kinds is not None:
         is_refund = (kinds == "refund").to_numpy(dtype=bool, na_value=False)
         bad = ~is_refund & ~(kinds == "purchase").to_numpy(dtype=bool, na_value=False)
         if bad.any():
@@ -377,111 +477,92 @@ def prepare(
                 f"{describe_ids(found)}"
             )
             raise ValidationError(msg)
-    elif refund_of_col is not None:
-        is_refund = column(refund_of_col).notna().to_numpy()
-    else:
-        is_refund = np.zeros(len(ids), dtype=bool)
+        return is_refund
+    if refund_of is not None:
+        return refund_of.notna().to_numpy()
+    return np.zeros(rows, dtype=bool)
+
+
+def _check_signs(amount: NDArray[np.float64], is_refund: NDArray[np.bool_], name: str) -> None:
     if (amount[~is_refund] < 0).any():
         msg = (
-            f"column {amount_col!r} (monetary_value_col) has negative amounts on purchase "
+            f"column {name!r} (monetary_value_col) has negative amounts on purchase "
             "rows; mark refunds with a kind column ('refund') and refund_of"
         )
         raise ValidationError(msg)
     if (amount[is_refund] > 0).any():
         msg = (
-            f"column {amount_col!r} (monetary_value_col) has positive amounts on refund rows; "
+            f"column {name!r} (monetary_value_col) has positive amounts on refund rows; "
             "refund amounts are negative (ingest quarantines them as refund_sign_mismatch)"
         )
         raise ValidationError(msg)
 
-    customer_codes, customers = pd.factorize(ids, sort=False)
-    customer_codes = customer_codes.astype(np.int64)
-    unit = _unit_codes(extra, customer_codes, by_cols)
-    ordinal = period_ordinals(at, period)
-    at_values = at.to_numpy(dtype="datetime64[ns]")
-    purchase = ~is_refund
+
+def _orders(
+    rows: Mapping[str, NDArray[Any]],
+    is_refund: NDArray[np.bool_],
+    order_ids: pd.Series | None,
+    names: _Names,
+    period: str,
+) -> tuple[pd.DataFrame, pd.Index | None]:
+    """One row per purchase order (order lines summed), and the order id labels."""
     any_refund = bool(is_refund.any())
-    by_data = {
-        name: values.to_numpy()[purchase] if any_refund else values.to_numpy()
-        for name, values in extra.items()
-    }
-    refund_by = {name: values.to_numpy()[is_refund] for name, values in extra.items()}
-
-    if order_col is not None:
-        order_ids = column(order_col)
-        if any_refund:
-            order_ids = order_ids[purchase]
-        if order_ids.isna().any():
-            msg = f"column {order_col!r} (order_id_col) has missing order ids on purchase rows"
-            raise ValidationError(msg)
-        order_codes_all, order_labels = pd.factorize(order_ids, sort=False)
-        order_codes = order_codes_all.astype(np.int64)
-    else:
-        order_codes = np.arange(int(purchase.sum()), dtype=np.int64)
-        order_labels = None
-
-    def pick(values: NDArray[Any]) -> NDArray[Any]:
-        return values[purchase] if any_refund else values
-
-    rows = pd.DataFrame(
-        {
-            "unit": pick(unit),
-            "customer": pick(customer_codes),
-            "order": order_codes,
-            "at": pick(at_values),
-            "amount": pick(amount),
-            "ordinal": pick(ordinal),
-            **by_data,
-        }
-    )
-    if order_col is not None and len(order_labels) < len(rows):
-        grouped = rows.groupby("order", sort=False)
-        orders = grouped.agg(
+    purchase = ~is_refund
+    picked = {key: values[purchase] if any_refund else values for key, values in rows.items()}
+    if order_ids is None:
+        picked["order"] = np.arange(len(picked["unit"]), dtype=np.int64)
+        return pd.DataFrame(picked), None
+    if any_refund:
+        order_ids = order_ids[purchase]
+    if order_ids.isna().any():
+        msg = f"column {names.order!r} (order_id_col) has missing order ids on purchase rows"
+        raise ValidationError(msg)
+    codes, labels = pd.factorize(order_ids, sort=False)
+    picked["order"] = codes.astype(np.int64)
+    lines = pd.DataFrame(picked)
+    if len(labels) == len(lines):
+        return lines, pd.Index(labels)
+    orders = (
+        lines.groupby("order", sort=False)
+        .agg(
             unit=("unit", "first"),
             customer=("customer", "first"),
             at=("at", "min"),
             amount=("amount", "sum"),
-            **{name: (name, "first") for name in (*by_cols, *carried)},
-        ).reset_index()
-        orders["ordinal"] = period_ordinals(orders["at"], period)
-    else:
-        orders = rows
-
-    parent = np.full(int(is_refund.sum()), -1, dtype=np.int64)
-    if order_labels is not None and refund_of_col is not None and is_refund.any():
-        parent = np.asarray(
-            pd.Index(order_labels).get_indexer(column(refund_of_col).to_numpy()[is_refund]),
-            dtype=np.int64,
+            **{name: (name, "first") for name in (*names.by, *names.carried)},
         )
-    refunds = pd.DataFrame(
-        {
-            "unit": unit[is_refund],
-            "customer": customer_codes[is_refund],
-            "parent": parent,
-            "at": at_values[is_refund],
-            "amount": -amount[is_refund],
-            "ordinal": ordinal[is_refund],
-            **refund_by,
-        }
+        .reset_index()
     )
-    counted = np.ones(len(orders), dtype=bool)
-    linked = refunds[refunds["parent"] >= 0]
-    if not linked.empty:
-        refunded = linked.groupby("parent")["amount"].sum()
-        order_amount = orders.set_index("order")["amount"]
-        parent_amount = order_amount.reindex(refunded.index)
-        full = refunded.index[(refunded >= parent_amount - 1e-9) & (parent_amount > 0)]
-        counted = ~orders["order"].isin(full).to_numpy()
-    orders["counted"] = counted
-    return Prepared(
-        orders=orders,
-        refunds=refunds,
-        customers=pd.Index(customers, name=customer_col),
-        n_units=int(unit.max()) + 1 if len(unit) else 0,
-        as_of=cutoff,
-        period=period,
-        by=by_cols,
-        currency=currency,
-        column_is_aware=column_is_aware,
-        tz=tz,
+    orders["ordinal"] = period_ordinals(orders["at"], period)
+    return orders, pd.Index(labels)
+
+
+def _refunds(
+    rows: Mapping[str, NDArray[Any]],
+    is_refund: NDArray[np.bool_],
+    parents: NDArray[Any] | None,
+    order_labels: pd.Index | None,
+) -> pd.DataFrame:
+    """One row per refund row, amount as a positive magnitude, parent order code or -1."""
+    refunds = pd.DataFrame({key: values[is_refund] for key, values in rows.items()})
+    refunds["amount"] = -refunds["amount"]
+    if parents is not None and order_labels is not None:
+        refunds["parent"] = np.asarray(order_labels.get_indexer(pd.Index(parents)), dtype=np.int64)
+    else:
+        refunds["parent"] = np.full(len(refunds), -1, dtype=np.int64)
+    return refunds
+
+
+def _counted(orders: pd.DataFrame, refunds: pd.DataFrame) -> NDArray[np.bool_]:
+    """Orders that are not fully refunded (refunds >= a positive order amount)."""
+    linked = refunds[(refunds["parent"] >= 0).to_numpy()]
+    if linked.empty:
+        return np.ones(len(orders), dtype=bool)
+    size = int(orders["order"].max()) + 1
+    order_amount = np.zeros(size, dtype=np.float64)
+    order_amount[orders["order"].to_numpy()] = orders["amount"].to_numpy()
+    refunded = np.bincount(
+        linked["parent"].to_numpy(), weights=linked["amount"].to_numpy(), minlength=size
     )
+    full = (refunded >= order_amount - 1e-9) & (order_amount > 0)
+    return np.asarray(~full[orders["order"].to_numpy()], dtype=bool)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
-from typing import Final, Unpack
+from typing import TYPE_CHECKING, Final, Unpack
 
 import numpy as np
 import pandas as pd
 
 from retention.exceptions import ValidationError
-from retention.kpi._frame import ColumnOptions, Prepared, period_index, period_ordinals, prepare
+from retention.kpi._frame import (
+    ColumnOptions,
+    Prepared,
+    period_index,
+    period_ordinals,
+    prepare,
+    require_positive,
+)
 from retention.kpi.metrics import (
     AsOf,
     compute_active,
@@ -26,6 +31,10 @@ from retention.kpi.metrics import (
     grid,
     ratio,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import timedelta
 
 __all__ = ["DEFINITIONS", "report"]
 
@@ -155,9 +164,7 @@ def _row(
     metric: str, dimension: str, group: object, current: float, previous: float
 ) -> dict[str, object]:
     change = current - previous
-    relative = (
-        change / abs(previous) if previous not in (0.0,) and not np.isnan(previous) else np.nan
-    )
+    relative = change / abs(previous) if previous != 0.0 and not np.isnan(previous) else np.nan
     return {
         "metric": metric,
         "dimension": dimension,
@@ -233,13 +240,8 @@ def report(
         )
         if value is not None
     }
-    if repeat_within_days is not None and (
-        isinstance(repeat_within_days, bool)
-        or not isinstance(repeat_within_days, int | float)
-        or not repeat_within_days > 0
-    ):
-        msg = f"repeat_within_days must be a positive number of days, got {repeat_within_days!r}"
-        raise ValidationError(msg)
+    if repeat_within_days is not None:
+        require_positive(repeat_within_days, name="repeat_within_days")
     prep = prepare(transactions, as_of=as_of, period=period, carry=carry, options=dict(columns))
     current = int(period_ordinals(pd.Series([prep.as_of]), prep.period)[0])
     ordinals = (current, current - 1)
@@ -286,9 +288,7 @@ def report(
             days=float(repeat_within_days)
         )
     if churn_boundary is not None:
-        churn = compute_churn(
-            prep, index, table, churn_boundary, segments, ordinals=list(ordinals)
-        )
+        churn = compute_churn(prep, index, table, churn_boundary, segments, ordinals=list(ordinals))
         if segments is not None:
             overall = churn.groupby(level="ordinal")[
                 ["customers_at_start", "churned_customers"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,9 @@ import pandas as pd
 from retention.exceptions import ValidationError
 from retention.kpi._frame import ColumnOptions, period_index, period_ordinals
 from retention.kpi.metrics import AsOf, _prep, counted_orders, firsts
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["cohort_matrix", "cohort_table"]
 
@@ -164,4 +166,6 @@ def cohort_table(matrix: pd.DataFrame, *, value: str = "active_share") -> pd.Dat
     if missing:
         msg = f"matrix has no column(s) {sorted(missing)}; pass the output of cohort_matrix"
         raise ValidationError(msg)
-    return matrix.pivot(index="cohort", columns="periods_since", values=value)
+    return matrix.pivot_table(
+        index="cohort", columns="periods_since", values=value, aggfunc="first", dropna=False
+    )

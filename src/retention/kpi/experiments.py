@@ -19,8 +19,8 @@ The guard
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -30,6 +30,9 @@ from scipy import optimize, stats
 from retention._validation import describe_ids, require_columns
 from retention.exceptions import NotFoundError, ValidationError
 from retention.kpi._frame import check_single_currency
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "Experiment",
@@ -494,7 +497,8 @@ def revenue_test(
         ``p_value``, ``ci_low``, ``ci_high``, ``bootstrap_low``, ``bootstrap_high``.
     """
     level = _share(confidence, "confidence")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 100:
+    count: object = n_bootstrap
+    if isinstance(count, bool) or not isinstance(count, int) or count < 100:
         msg = f"n_bootstrap must be an integer of at least 100, got {n_bootstrap!r}"
         raise ValidationError(msg)
     by_cols = [by] if isinstance(by, str) else list(by or [])
@@ -573,6 +577,64 @@ def revenue_test(
     return result
 
 
+def _roi_numbers(outcomes: pd.DataFrame, columns: dict[str, str | None]) -> dict[str, np.ndarray]:
+    """Revenue and cost columns as float arrays (zeros for an unnamed cost column)."""
+    numbers: dict[str, np.ndarray] = {}
+    for keyword, name in columns.items():
+        if name is None:
+            numbers[keyword] = np.zeros(len(outcomes))
+            continue
+        column = outcomes[name]
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            msg = f"column {name!r} ({keyword}) must be numeric, got dtype {column.dtype}"
+            raise ValidationError(msg)
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isnan(values).any():
+            msg = f"column {name!r} ({keyword}) has missing values; use 0 for none"
+            raise ValidationError(msg)
+        if keyword != "revenue_col" and (values < 0).any():
+            msg = f"column {name!r} ({keyword}) has negative costs"
+            raise ValidationError(msg)
+        numbers[keyword] = values
+    return numbers
+
+
+def _roi_table(result: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
+    """Add control figures, incremental revenue, cost and ROI to the treated sums."""
+    campaign_of = result.index.get_level_values("campaign")
+    result["n_control"] = controls["size"].reindex(campaign_of).to_numpy().astype(np.int64)
+    result["revenue_per_customer_treatment"] = result["revenue_treatment"] / result["n_treatment"]
+    result["revenue_per_customer_control"] = controls["mean"].reindex(campaign_of).to_numpy()
+    result["incremental_revenue"] = (
+        result["revenue_per_customer_treatment"] - result["revenue_per_customer_control"]
+    ) * result["n_treatment"]
+    result["cost"] = result["offer_cost"] + result["message_cost"]
+    free = result.index[result["cost"] <= 0]
+    if len(free):
+        names = [str(k) if not isinstance(k, tuple) else "/".join(map(str, k)) for k in free]
+        msg = (
+            f"campaign ROI is undefined for {describe_ids(names)}: its cost is zero (ROI "
+            "would be infinite); record the offer cost (discounts, bonuses) and message costs"
+        )
+        raise ValidationError(msg)
+    result["roi"] = (result["incremental_revenue"] - result["cost"]) / result["cost"]
+    columns = [
+        "n_treatment",
+        "n_control",
+        "revenue_treatment",
+        "revenue_per_customer_treatment",
+        "revenue_per_customer_control",
+        "incremental_revenue",
+        "offer_cost",
+        "message_cost",
+        "cost",
+        "roi",
+    ]
+    return result[columns].reset_index()
+
+
 def campaign_roi(
     outcomes: pd.DataFrame,
     *,
@@ -635,29 +697,14 @@ def campaign_roi(
     if currency_col is not None:
         check_single_currency(outcomes[currency_col], column=currency_col)
     control, treatment = _groups(outcomes, group_col, [campaign_col])
-    numbers: dict[str, np.ndarray] = {}
-    for keyword, name in (
-        ("revenue_col", revenue_col),
-        ("offer_cost_col", offer_cost_col),
-        ("message_cost_col", message_cost_col),
-    ):
-        if name is None:
-            numbers[keyword] = np.zeros(len(outcomes))
-            continue
-        column = outcomes[name]
-        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype
-        ):
-            msg = f"column {name!r} ({keyword}) must be numeric, got dtype {column.dtype}"
-            raise ValidationError(msg)
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.isnan(values).any():
-            msg = f"column {name!r} ({keyword}) has missing values; use 0 for none"
-            raise ValidationError(msg)
-        if keyword != "revenue_col" and (values < 0).any():
-            msg = f"column {name!r} ({keyword}) has negative costs"
-            raise ValidationError(msg)
-        numbers[keyword] = values
+    numbers = _roi_numbers(
+        outcomes,
+        {
+            "revenue_col": revenue_col,
+            "offer_cost_col": offer_cost_col,
+            "message_cost_col": message_cost_col,
+        },
+    )
     is_control = control.to_numpy()
     costly_control = is_control & ((numbers["offer_cost_col"] + numbers["message_cost_col"]) > 0)
     if costly_control.any():
@@ -705,36 +752,7 @@ def campaign_roi(
             f"without treatment: {describe_ids(no_treatment)}"
         )
         raise ValidationError(msg)
-    campaign_of = result.index.get_level_values("campaign")
-    result["n_control"] = controls["size"].reindex(campaign_of).to_numpy().astype(np.int64)
-    result["revenue_per_customer_treatment"] = result["revenue_treatment"] / result["n_treatment"]
-    result["revenue_per_customer_control"] = controls["mean"].reindex(campaign_of).to_numpy()
-    result["incremental_revenue"] = (
-        result["revenue_per_customer_treatment"] - result["revenue_per_customer_control"]
-    ) * result["n_treatment"]
-    result["cost"] = result["offer_cost"] + result["message_cost"]
-    free = result.index[result["cost"] <= 0]
-    if len(free):
-        names = [str(k) if not isinstance(k, tuple) else "/".join(map(str, k)) for k in free]
-        msg = (
-            f"campaign ROI is undefined for {describe_ids(names)}: its cost is zero (ROI "
-            "would be infinite); record the offer cost (discounts, bonuses) and message costs"
-        )
-        raise ValidationError(msg)
-    result["roi"] = (result["incremental_revenue"] - result["cost"]) / result["cost"]
-    columns = [
-        "n_treatment",
-        "n_control",
-        "revenue_treatment",
-        "revenue_per_customer_treatment",
-        "revenue_per_customer_control",
-        "incremental_revenue",
-        "offer_cost",
-        "message_cost",
-        "cost",
-        "roi",
-    ]
-    return result[columns].reset_index()
+    return _roi_table(result, controls)
 
 
 # ------------------------------------------------------------------------------ guard
@@ -749,7 +767,7 @@ def _as_date(value: object) -> date:
     raise ValidationError(msg)
 
 
-def _non_empty(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         msg = f"an experiment needs a non-empty {attribute.name}"
         raise ValidationError(msg)
@@ -839,7 +857,7 @@ class ExperimentRegistry:
     _stopped: dict[str, date] = attrs.field(factory=dict, alias="stopped")
 
     def conflicts(self, experiment: Experiment) -> list[Experiment]:
-        """Running experiments that ``experiment`` may not overlap with."""
+        """Return the running experiments that ``experiment`` may not overlap with."""
         kpi = experiment.kpi.strip().casefold()
         found = []
         for other in self._experiments.values():
@@ -898,7 +916,7 @@ class ExperimentRegistry:
         self._stopped[name] = _as_date(as_of)
 
     def get(self, name: str) -> Experiment:
-        """The experiment called ``name``.
+        """Return the experiment called ``name``.
 
         Raises
         ------
@@ -908,7 +926,8 @@ class ExperimentRegistry:
         try:
             return self._experiments[name]
         except KeyError:
-            msg = f"no experiment named {name!r}; registered: {describe_ids(sorted(self._experiments))}"
+            known = describe_ids(sorted(self._experiments))
+            msg = f"no experiment named {name!r}; registered: {known}"
             raise NotFoundError(msg) from None
 
     def running(self, *, as_of: date) -> list[Experiment]:
@@ -922,7 +941,7 @@ class ExperimentRegistry:
         ]
 
     def stopped_on(self, name: str) -> date | None:
-        """The day ``name`` was stopped, or ``None``."""
+        """Return the day ``name`` was stopped, or ``None``."""
         self.get(name)
         return self._stopped.get(name)
 
@@ -931,7 +950,7 @@ class ExperimentRegistry:
         return iter(list(self._experiments.values()))
 
     def __len__(self) -> int:
-        """Number of registered experiments."""
+        """Return the number of registered experiments."""
         return len(self._experiments)
 
     def __contains__(self, name: object) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,10 @@ from retention.kpi._frame import (
     prepare,
     require_period,
 )
-from retention.kpi.metrics import compute_active, compute_revenue, cumulative, firsts, grid, ratio
+from retention.kpi.metrics import compute_revenue, cumulative, firsts, grid, ratio
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["bonus_summary", "enrolment_conversion", "level_distribution", "referral_summary"]
 
@@ -56,7 +58,7 @@ def _period_range(first: int | None, last: int) -> pd.Index:
 
 
 def _ends(ordinals: pd.Index, period: str, cutoff: pd.Timestamp) -> np.ndarray:
-    """The end instant of each period: the next period's start, or ``as_of`` if earlier."""
+    """Return each period's end: the next period's start, or just after ``as_of``."""
     starts = period_index(ordinals.to_numpy() + 1, period).start_time
     return np.minimum(starts.to_numpy(), np.datetime64(cutoff + pd.Timedelta(1, "ns")))
 
@@ -270,7 +272,9 @@ def bonus_summary(
             np.arange(int(ordinals.min()), int(index.max()) + 1, dtype=np.int64), name="ordinal"
         )
     movements = pd.DataFrame({"ordinal": ordinals, "kind": kinds.to_numpy(), "amount": values})
-    sums = movements.groupby(["ordinal", "kind"])["amount"].sum().unstack("kind")
+    sums = movements.pivot_table(
+        index="ordinal", columns="kind", values="amount", aggfunc="sum", dropna=False
+    )
     sums = sums.reindex(index=index, columns=sorted(allowed)).fillna(0.0)
     figures = compute_revenue(prep, index)
     gross, net = figures["gross_revenue"], figures["net_revenue"]
@@ -378,7 +382,7 @@ def referral_summary(
     customers_to_date = cumulative(
         first_ordinal.value_counts().reindex(index, fill_value=0).astype(np.int64), prep
     )
-    referred_codes = prep.customers.get_indexer(pd.unique(rows[referred_col].dropna()))
+    referred_codes = prep.customers.get_indexer(pd.Index(pd.unique(rows[referred_col].dropna())))
     referred_codes = referred_codes[referred_codes >= 0]
     orders = prep.orders[prep.orders["customer"].isin(referred_codes).to_numpy()]
     refunds = prep.refunds[prep.refunds["customer"].isin(referred_codes).to_numpy()]
@@ -386,7 +390,6 @@ def referral_summary(
         index, fill_value=0.0
     ) - refunds.groupby("ordinal")["amount"].sum().reindex(index, fill_value=0.0)
     net = compute_revenue(prep, index)["net_revenue"]
-    _ = compute_active
     return _tidy(
         {
             "referrals": referral_count.astype(np.int64),
@@ -461,7 +464,7 @@ def level_distribution(
         msg = f"column {level_col!r} (level_col) has missing levels"
         raise ValidationError(msg)
     order = list(levels) if levels is not None else sorted({str(v) for v in labels.unique()})
-    codes = pd.Index(order).get_indexer(labels.astype(str).to_numpy())
+    codes = pd.Index(order).get_indexer(pd.Index(labels.astype(str)))
     if (codes < 0).any():
         unknown = sorted({str(v) for v in labels[codes < 0].unique()})
         msg = f"column {level_col!r} (level_col) has levels {describe_ids(unknown)} not in levels"
@@ -478,7 +481,7 @@ def level_distribution(
         }
     ).sort_values("at", kind="stable")
     latest = table.drop_duplicates(["customer", "ordinal"], keep="last")
-    wide = latest.pivot(index="customer", columns="ordinal", values="code")
+    wide = latest.pivot_table(index="customer", columns="ordinal", values="code", aggfunc="last")
     held = wide.reindex(columns=index).ffill(axis=1).to_numpy(dtype=np.float64)
     per_period = np.zeros((len(index), len(order)), dtype=np.int64)
     for position in range(len(index)):

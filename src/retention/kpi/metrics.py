@@ -42,6 +42,7 @@ from retention.kpi._frame import (
     period_ordinals,
     prepare,
     require_period,
+    require_positive,
 )
 
 if TYPE_CHECKING:
@@ -92,9 +93,7 @@ def grid(prep: Prepared, *, extra: pd.DataFrame | None = None) -> pd.Index:
     )
 
 
-def _offsets(
-    ordinals: pd.Series, index: pd.Index
-) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+def _offsets(ordinals: pd.Series, index: pd.Index) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Positions of ``ordinals`` in a contiguous ordinal ``index``, and which fall inside."""
     offsets = ordinals.to_numpy(dtype=np.int64) - int(index[0])
     return offsets, (offsets >= 0) & (offsets < len(index))
@@ -139,7 +138,7 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 
 
 def cumulative(series: pd.Series, prep: Prepared) -> pd.Series:
-    """Running total over periods (within each ``by`` group)."""
+    """Return the running total over periods (within each ``by`` group)."""
     if not prep.by:
         return series.cumsum()
     return series.groupby(level=list(prep.by), sort=False).cumsum()
@@ -258,9 +257,7 @@ def compute_revenue(prep: Prepared, index: pd.Index) -> dict[str, pd.Series]:
     }
 
 
-def compute_active(
-    prep: Prepared, index: pd.Index, only: Sequence[int] | None = None
-) -> pd.Series:
+def compute_active(prep: Prepared, index: pd.Index, only: Sequence[int] | None = None) -> pd.Series:
     """Distinct units with at least one counted order per period (``only``: these periods)."""
     orders = counted_orders(prep)
     if orders.empty:
@@ -521,7 +518,7 @@ def repeat_revenue(
 def compute_repeat_within(
     prep: Prepared, index: pd.Index, table: pd.DataFrame, days: float
 ) -> dict[str, pd.Series]:
-    """New customers, those whose window has closed, and those who bought again in it."""
+    """Count new customers, those whose window closed, and those who bought again in it."""
     window = pd.Timedelta(days=days)
     eligible = table[(table["first_at"] + window <= prep.as_of).to_numpy()]
     gap = eligible["second_at"] - eligible["first_at"]
@@ -568,9 +565,7 @@ def new_customer_repeat_share(
         Columns ``period``, the ``by`` columns, ``new_customers``,
         ``eligible_customers``, ``repeat_customers``, ``repeat_share``.
     """
-    if isinstance(days, bool) or not isinstance(days, int | float) or not days > 0:
-        msg = f"days must be a positive number of days, got {days!r}"
-        raise ValidationError(msg)
+    require_positive(days, name="days (the window in days)")
     prep = _prep(transactions, as_of, period, by, columns)
     index = grid(prep)
     return finish(prep, compute_repeat_within(prep, index, firsts(prep), float(days)), index)
@@ -719,7 +714,7 @@ def unit_boundaries(
     boundary: float | timedelta | Mapping[str, float | timedelta],
     segments: pd.Series | None,
 ) -> tuple[NDArray[np.float64], pd.Series | None]:
-    """The churn boundary in days of each unit of ``table`` (and its segment label)."""
+    """Return the churn boundary in days of each unit of ``table`` and its segment label."""
     if not isinstance(boundary, Mapping):
         days = np.full(len(table), _boundary_days(boundary))
         if segments is None:
@@ -730,7 +725,8 @@ def unit_boundaries(
             "indexed by customer id>"
         )
         raise ValidationError(msg)
-    if not isinstance(segments, pd.Series):
+    given: object = segments
+    if not isinstance(given, pd.Series):
         msg = f"segments must be a pandas Series indexed by customer id, got {type(segments)}"
         raise ValidationError(msg)
     labels = segments.reindex(prep.customers[table["customer"].to_numpy()])
@@ -752,7 +748,9 @@ def unit_boundaries(
             "add them to the mapping"
         )
         raise ValidationError(msg)
-    return labels.map(known).to_numpy(dtype=np.float64), labels
+    limits = np.asarray(labels.map(known).to_numpy(dtype=np.float64), dtype=np.float64)
+    named: pd.Series = labels
+    return limits, named
 
 
 def compute_churn(

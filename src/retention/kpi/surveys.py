@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,13 +12,16 @@ from scipy import stats
 from retention._validation import require_columns
 from retention.exceptions import ValidationError
 from retention.kpi._frame import (
-    CANONICAL,
     as_timestamp,
     normalise_datetimes,
     period_index,
     period_ordinals,
     require_period,
+    require_positive,
 )
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
 
 __all__ = ["csi", "nps"]
 
@@ -188,6 +191,24 @@ def nps(
     return result
 
 
+def _ratings(rows: pd.DataFrame, names: list[str], low: float, high: float) -> np.ndarray:
+    """Return the rated attributes as a float matrix (NaN = not rated), on the scale."""
+    ratings = np.empty((len(rows), len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        column = rows[name]
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            msg = f"column {name!r} (a rated attribute) must be numeric, got dtype {column.dtype}"
+            raise ValidationError(msg)
+        ratings[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    rated = ~np.isnan(ratings)
+    if ((ratings[rated] < low) | (ratings[rated] > high)).any():
+        msg = f"ratings must lie on the scale {low:g}..{high:g}; check columns {names}"
+        raise ValidationError(msg)
+    return ratings
+
+
 def csi(
     responses: pd.DataFrame,
     *,
@@ -200,7 +221,7 @@ def csi(
     confidence: float = 0.95,
     tz: str | None = None,
 ) -> pd.DataFrame:
-    """Customer Satisfaction Index: weighted satisfaction over rated attributes, with a CI.
+    """Compute the Customer Satisfaction Index (weighted satisfaction) with a CI.
 
     Definitions
     -----------
@@ -235,7 +256,8 @@ def csi(
         ``csi``, ``standard_error``, ``ci_low``, ``ci_high`` and ``attribute_<name>``.
     """
     level = _confidence(confidence)
-    if not isinstance(weights, Mapping) or not weights:
+    given: object = weights
+    if not isinstance(given, Mapping) or not given:
         msg = "weights must map at least one attribute column to its importance"
         raise ValidationError(msg)
     low, high = (float(scale[0]), float(scale[1]))
@@ -250,26 +272,13 @@ def csi(
         **{f"by[{i}]": c for i, c in enumerate(by_cols)},
     )
     for name, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
-            msg = f"the weight of attribute {name!r} must be a positive number, got {weight!r}"
-            raise ValidationError(msg)
+        require_positive(weight, name=f"the weight of attribute {name!r}")
     rows, keys = _group_keys(
         responses, as_of=as_of, period=period, datetime_col=datetime_col, by=by_cols, tz=tz
     )
     names = [str(name) for name in weights]
-    ratings = np.empty((len(rows), len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        column = rows[name]
-        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype
-        ):
-            msg = f"column {name!r} (a rated attribute) must be numeric, got dtype {column.dtype}"
-            raise ValidationError(msg)
-        ratings[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    ratings = _ratings(rows, names, low, high)
     rated = ~np.isnan(ratings)
-    if ((ratings[rated] < low) | (ratings[rated] > high)).any():
-        msg = f"ratings must lie on the scale {low:g}..{high:g}; check columns {names}"
-        raise ValidationError(msg)
     scores = 100 * (ratings - low) / (high - low)
     w = np.array([float(weights[name]) for name in weights], dtype=np.float64)
     weight_sum = (rated * w).sum(axis=1)
@@ -303,7 +312,7 @@ def csi(
             }
         )
     n = result["respondents"].astype(np.float64)
-    standard_error = result.pop("_sd") / np.sqrt(n)
+    standard_error: pd.Series = result.pop("_sd") / np.sqrt(n)
     t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
     t = np.where(n > 1, t, np.nan)
     result.insert(2, "standard_error", standard_error)
@@ -313,6 +322,3 @@ def csi(
     out = _finish(result, period)
     out.attrs = {"confidence": level, "scale": (low, high)}
     return out
-
-
-_ = CANONICAL
