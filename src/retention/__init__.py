@@ -3,8 +3,10 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
+# The analytics subpackages, reachable as rt.forecast, rt.kpi and rt.segmentation.
 from retention import forecast as forecast
-from retention import segmentation as segmentation  # the subpackage: rt.segmentation.rfm_scores
+from retention import kpi as kpi
+from retention import segmentation as segmentation
 from retention._version import __version__
 from retention.contacts import contact_hash, normalize_email, normalize_phone
 from retention.datasets import load_cdnow_sample
