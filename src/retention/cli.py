@@ -209,9 +209,7 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         records = frame.reset_index()
         for column in records.columns:  # periods and other objects become their text
             if isinstance(records[column].dtype, pd.PeriodDtype) or records[column].dtype == object:
-                records[column] = records[column].map(
-                    lambda value: None if pd.isna(value) else str(value)
-                )
+                records[column] = records[column].map(_text_or_none)
         records.to_json(path, orient="records", date_format="iso", indent=1)
 
 
@@ -227,6 +225,10 @@ def _as_of(text: str | None) -> datetime:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(UTC)
     return stamp.to_pydatetime()
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None or value is pd.NaT or value != value else str(value)  # noqa: PLR0124 - NaN test
 
 
 def _run_ingest(arguments: argparse.Namespace) -> int:
