@@ -339,3 +339,43 @@ def test_integer_ids_give_the_same_cycles_as_text_ids(scale):
     expected = by_text.rename(index=lambda c: ids[c] * scale).sort_index()
     expected.index = expected.index.astype("int64")
     assert_frame_equal(by_number, expected, check_index_type=False)
+
+
+def test_an_ingest_result_and_its_canonical_frame_give_the_same_cycles():
+    import retention  # noqa: PLC0415
+
+    raw = pd.DataFrame(
+        {
+            "client": ["a", "a", "a", "b", "a"],
+            "paid_at": [
+                "2024-01-01T10:00Z",
+                "2024-01-11T10:00Z",
+                "2024-01-31T10:00Z",
+                "2024-01-05T10:00Z",
+                "2024-02-01T10:00Z",
+            ],
+            "total": ["10", "20", "30", "5", "-30"],
+            "order": ["1", "2", "3", "4", "5"],
+            "parent": [None, None, None, None, "3"],
+        }
+    )
+    result = retention.ingest(
+        raw,
+        customer_id_col="client",
+        datetime_col="paid_at",
+        monetary_value_col="total",
+        order_id_col="order",
+        refund_of_col="parent",
+        currency="EUR",
+    )
+    from_result = repurchase_cycles(result, as_of="2024-03-01", monetary_value_col="amount")
+    from_frame = repurchase_cycles(
+        result.transactions,
+        as_of="2024-03-01",
+        datetime_col="purchased_at",
+        monetary_value_col="amount",
+    )
+    assert_frame_equal(from_result, from_frame)
+    # the refund row is not a purchase: a bought on days 0, 10 and 30
+    assert from_result.loc["a", "purchases"] == 3
+    assert from_result.loc["a", "median_interval"] == 15.0

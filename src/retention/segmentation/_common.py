@@ -224,8 +224,14 @@ def prepare_purchases(  # noqa: C901, PLR0915 - one linear sequence of input che
 
     Refund rows (``kind_col`` other than ``"purchase"``, or a non-missing
     ``refund_of_col``) are dropped when those columns exist, so the canonical ingested
-    frame works as it is.  Rows after ``as_of`` are ignored.
+    frame works as it is; an ``IngestResult`` is read through its canonical columns.  Rows after ``as_of`` are ignored.
     """
+    if all(hasattr(transactions, name) for name in ("transactions", "quarantine", "report")):
+        # an IngestResult: its canonical frame and column names
+        transactions = getattr(transactions, "transactions")  # noqa: B009
+        customer_id_col, datetime_col = "customer_id", "purchased_at"
+        monetary_value_col = "amount" if monetary_value_col is not None else None
+        kind_col, refund_of_col = "kind", "refund_of"
     require_columns(
         transactions,
         frame_name=frame_name,

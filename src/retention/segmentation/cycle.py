@@ -107,7 +107,8 @@ def repurchase_cycles(
     ----------
     transactions
         One row per purchase.  The canonical frame of :func:`retention.ingest` works as it
-        is (pass ``datetime_col="purchased_at"``): rows whose ``kind_col`` is not
+        is (pass ``datetime_col="purchased_at"``), and so does an ``IngestResult`` (its
+        canonical column names are then used): rows whose ``kind_col`` is not
         ``"purchase"`` or whose ``refund_of_col`` is set are refunds and are ignored.
     as_of
         The analysis date: purchases in later periods are ignored and
@@ -116,7 +117,9 @@ def repurchase_cycles(
     customer_id_col, datetime_col
         Column names of the customer id and the purchase time.
     monetary_value_col
-        Optional amount column; adds ``revenue`` (the sum up to ``as_of``).
+        Optional amount column; adds ``revenue``, the sum of purchase amounts up to
+        ``as_of`` (refund rows are left out, not netted: use ``rfm_summary`` for net
+        figures).
     category_col
         Optional product category: one cycle per (customer, category), and the category
         is the peer group of the shrinkage (a client buys coffee monthly and a machine
