@@ -206,7 +206,7 @@ def check_ids(ids: pd.Series, *, column: str, frame_name: str) -> None:
         raise ValidationError(msg)
 
 
-def prepare_purchases(  # noqa: C901, PLR0915 - one linear sequence of input checks
+def prepare_purchases(  # noqa: C901, PLR0912, PLR0915 - one linear run of input checks
     transactions: object,
     *,
     customer_id_col: str,
@@ -224,7 +224,8 @@ def prepare_purchases(  # noqa: C901, PLR0915 - one linear sequence of input che
 
     Refund rows (``kind_col`` other than ``"purchase"``, or a non-missing
     ``refund_of_col``) are dropped when those columns exist, so the canonical ingested
-    frame works as it is; an ``IngestResult`` is read through its canonical columns.  Rows after ``as_of`` are ignored.
+    frame works as it is; an ``IngestResult`` is read through its canonical columns.
+    Rows after ``as_of`` are ignored.
     """
     if all(hasattr(transactions, name) for name in ("transactions", "quarantine", "report")):
         # an IngestResult: its canonical frame and column names
