@@ -95,16 +95,15 @@ def period_ordinals(at: pd.Series, period: str) -> NDArray[np.int64]:
     nanoseconds = at.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if len(nanoseconds) == 0:
         return np.zeros(0, dtype=np.int64)
-    day = np.floor_divide(nanoseconds, _NS_PER_DAY)
+    day: NDArray[np.int64] = np.floor_divide(nanoseconds, _NS_PER_DAY)
     if period == "D":
         return day
     # Calendar arithmetic on the few distinct days only, then a lookup per row.
     first, last = int(day.min()), int(day.max())
-    days = pd.Series(np.arange(first, last + 1, dtype=np.int64).astype("datetime64[D]"))
-    lookup = np.asarray(
-        days.astype("datetime64[ns]").dt.to_period(period).array.asi8, dtype=np.int64
-    )
-    return lookup[day - first]
+    days = pd.DatetimeIndex(np.arange(first, last + 1, dtype=np.int64).astype("datetime64[D]"))
+    lookup = np.asarray(days.to_period(period).asi8, dtype=np.int64)
+    result: NDArray[np.int64] = lookup[day - first]
+    return result
 
 
 def period_index(ordinals: NDArray[np.int64] | Sequence[int], period: str) -> pd.PeriodIndex:
