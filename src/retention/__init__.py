@@ -3,8 +3,12 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
-from retention import kpi as kpi  # the subpackage, as retention.kpi
+# The analytics subpackages, reachable as rt.forecast, rt.kpi and rt.segmentation.
+from retention import forecast as forecast
+from retention import kpi as kpi
+from retention import segmentation as segmentation
 from retention._version import __version__
+from retention.contacts import contact_hash, normalize_email, normalize_phone
 from retention.datasets import load_cdnow_sample
 from retention.exceptions import (
     ChannelContractError,
@@ -26,28 +30,59 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.ingest import IngestReport, IngestResult, ingest
+from retention.models import (
+    ChannelKind,
+    Consent,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    Item,
+    Purchase,
+    PurchaseSource,
+    Purpose,
+    Segment,
+    SegmentKind,
+)
 from retention.summary import rfm_summary
 
 __all__ = [
     "ChannelContractError",
     "ChannelError",
+    "ChannelKind",
+    "Consent",
+    "ContactKind",
+    "ContactPoint",
     "ConvergenceError",
+    "Customer",
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "IngestReport",
+    "IngestResult",
+    "Item",
     "MixedCurrencyError",
     "NaiveTimestampError",
     "NotFittedError",
     "NotFoundError",
     "PermanentDeliveryError",
+    "Purchase",
+    "PurchaseSource",
+    "Purpose",
     "ResumeMismatchError",
     "RetentionError",
     "SchemaError",
     "SchemaVersionError",
+    "Segment",
+    "SegmentKind",
     "StorageError",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
+    "contact_hash",
+    "ingest",
     "load_cdnow_sample",
+    "normalize_email",
+    "normalize_phone",
     "rfm_summary",
 ]

@@ -174,19 +174,18 @@ def test_pushdown_matches_in_memory_on_random_logs(database, rows, unit):
     assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
 
 
-@pytest.mark.parametrize("dialect_module", ["postgresql", "sqlite", "duckdb_engine"])
-def test_the_statement_compiles_for_each_dialect(dialect_module):
+@pytest.mark.parametrize("dialect_name", ["postgresql", "sqlite", "duckdb", "trino"])
+@pytest.mark.parametrize("unit", ["h", "D", "W", "M"])
+def test_the_statement_compiles_for_each_dialect(dialect_name, unit):
+    """Trino stands for the distributed warehouses reached through SQLAlchemy dialects."""
     statement = summary_statement(
-        _table("purchases"), monetary_value_col="amount_minor", end_period=100
+        _table("purchases"), monetary_value_col="amount_minor", end_period=100, time_unit=unit
     )
-    if dialect_module == "duckdb_engine":
-        from duckdb_engine import Dialect  # noqa: PLC0415
-
-        dialect = Dialect()
-    else:
-        dialect = sa.dialects.registry.load(dialect_module)()
+    dialect = sa.dialects.registry.load(dialect_name)()
     sql = str(statement.compile(dialect=dialect))
     assert "GROUP BY" in sql
+    if dialect_name == "trino":
+        assert ("to_unixtime" in sql) != (unit == "M")
 
 
 def test_identifiers_are_checked_against_the_whitelist():
