@@ -13,9 +13,10 @@ source or a segment), each group is measured as if its rows were the whole frame
 "customer" is then a (customer, group) pair, so ``new_customers`` by channel counts
 first purchases *in that channel*.
 
-Purchases, orders, refunds and revenue follow the definitions in :mod:`retention.kpi`: an order counts as a purchase unless it is
-fully refunded; gross revenue sums purchase rows, refunds are positive magnitudes, net
-revenue is gross minus refunds, each in the period of its own date.  Money stays float
+Purchases, orders, refunds and revenue follow the definitions in :mod:`retention.kpi`:
+an order counts as a purchase unless it is fully refunded; gross revenue sums purchase
+rows, refunds are positive magnitudes, net revenue is gross minus refunds, each in the
+period of its own date.  Money stays float
 inside these numerics; the frame's ``attrs["currency"]`` names the one currency (if the
 frame has a currency column).
 """
