@@ -686,6 +686,17 @@ class _Ingestor:
         flags.flag(missing, "missing_timestamp", name, "the timestamp is empty")
         parsed, aware, bad = parse_timestamp_text(text, date_format=self.date_format)
         bad = bad & ~missing
+        if self.date_format is None and bad.any():
+            # pandas 2.x cannot hold years outside 1677-2262 and reads them as NaT
+            year = np.full(len(text), np.nan)
+            year[bad] = pd.to_numeric(
+                text[bad].str.strip().str.extract(r"^([0-9]{4})-[0-9]{2}-[0-9]{2}", expand=False),
+                errors="coerce",
+            ).to_numpy(dtype=np.float64, na_value=np.nan)
+            outside = bad & ((year < _MIN_NS.year + 1) | (year > _MAX_NS.year - 1))
+            flags.flag(
+                outside, "timestamp_out_of_range", name, "the timestamp lies outside 1677-2262"
+            )
         expected = self.date_format or "ISO 8601 (YYYY-MM-DD[THH:MM[:SS]][+HH:MM|Z])"
         flags.flag(
             bad,
