@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from retention.exceptions import SchemaError
+from retention.exceptions import IngestAbortedError, SchemaError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,6 +37,8 @@ _NEWLINE = 10
 _CARRIAGE_RETURN = 13
 _QUOTE = 34
 BLOCK_SIZE = 1 << 23
+#: A record longer than this means a quote that never closes; the read stops.
+MAX_RECORD_BYTES = 1 << 26
 
 
 @attrs.frozen
@@ -71,10 +73,36 @@ class _Records:
     unterminated: bool
 
 
+def _significant_quotes(data: NDArray[np.uint8], separator: int) -> NDArray[np.intp]:
+    """Positions of the quote runs that open or close a quoted field.
+
+    A run of consecutive quote characters of even length is neutral (escaped quotes
+    ``""`` inside a field, or an empty quoted field).  A run of odd length opens or
+    closes a field when it touches a field boundary (a separator, a line end, or the
+    buffer's start or end); elsewhere it is a literal quote inside an unquoted field
+    (``12" vinyl``), as pandas and the ``csv`` module read it.
+    """
+    quotes = np.flatnonzero(data == _QUOTE)
+    if not len(quotes):
+        return quotes
+    new_run = np.ones(len(quotes), dtype=bool)
+    new_run[1:] = np.diff(quotes) != 1
+    first = np.flatnonzero(new_run)
+    start = quotes[first]
+    length = np.diff(np.append(first, len(quotes)))
+    end = start + length - 1
+    edges = np.zeros(256, dtype=bool)
+    edges[[separator, _NEWLINE, _CARRIAGE_RETURN]] = True
+    before = (start == 0) | edges[data[np.maximum(start - 1, 0)]]
+    after = (end + 1 >= len(data)) | edges[data[np.minimum(end + 1, len(data) - 1)]]
+    significant: NDArray[np.intp] = start[(length % 2 == 1) & (before | after)]
+    return significant
+
+
 def _scan(buffer: bytes, *, separator: int, first_line: int, final: bool) -> tuple[_Records, int]:
     """Find the complete records of ``buffer``; return them and the bytes consumed."""
     data = np.frombuffer(buffer, dtype=np.uint8)
-    quotes = np.flatnonzero(data == _QUOTE)
+    quotes = _significant_quotes(data, separator)
     newlines = np.flatnonzero(data == _NEWLINE)
     closing = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
     ends = (closing + 1).astype(np.int64)
@@ -152,6 +180,14 @@ class CsvReader:
                     yield records
                 first_line += buffer.count(b"\n", 0, consumed)
                 carry = buffer[consumed:]
+                if len(carry) > MAX_RECORD_BYTES:
+                    msg = (
+                        f"{self.path.name}: the record starting on line {first_line} is longer "
+                        f"than {MAX_RECORD_BYTES // 2**20} MiB; a quote is probably never "
+                        "closed (quotes must follow RFC 4180: fields that contain quotes are "
+                        'quoted, and quotes inside them are doubled "")'
+                    )
+                    raise IngestAbortedError(msg)
                 if final:
                     return
 

@@ -1358,8 +1358,8 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
     if max_bad_ratio is not None and not 0 <= max_bad_ratio <= 1:
         msg = f"max_bad_ratio must lie between 0 and 1 (or be None), got {max_bad_ratio!r}"
         raise ValidationError(msg)
-    if len(sep) != 1 or sep in {'"', "\n", "\r"}:
-        msg = f"sep must be one character other than a quote or newline, got {sep!r}"
+    if len(sep) != 1 or not sep.isascii() or sep in {'"', "\n", "\r"}:
+        msg = f"sep must be one ASCII character other than a quote or newline, got {sep!r}"
         raise ValidationError(msg)
     if converter is not None:
         if not isinstance(converter, CurrencyConverter):
