@@ -245,7 +245,7 @@ FIELD = st.text(alphabet=st.sampled_from(list('ab,"\n é')), max_size=6)
     crlf=st.booleans(),
     quote_all=st.booleans(),
 )
-def test_scanner_finds_records_and_physical_lines_across_blocks(
+def test_scanner_finds_records_and_physical_lines_across_blocks(  # noqa: PLR0917 - hypothesis arguments
     tmp_path, rows, block_size, chunksize, crlf, quote_all
 ):
     newline = "\r\n" if crlf else "\n"
