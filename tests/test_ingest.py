@@ -950,3 +950,10 @@ def test_report_to_dict_is_json_ready():
     assert data["rows_read"] == 1
     assert data["quarantined_by_reason"] == {"missing_amount": 1}
     assert data["status"] == "complete"
+
+
+@pytest.mark.parametrize("zone", ["Berlin", "CET+1", "Europe/Atlantis", ""])
+def test_ing_13_a_bad_time_zone_name_is_never_silently_utc(zone):
+    source = pd.DataFrame({"customer": ["a"], "paid_at": ["2024-01-01 10:00"], "total": ["1"]})
+    with pytest.raises(ValidationError, match="IANA"):
+        run(source, assume_tz=zone)
