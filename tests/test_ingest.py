@@ -957,3 +957,23 @@ def test_ing_13_a_bad_time_zone_name_is_never_silently_utc(zone):
     source = pd.DataFrame({"customer": ["a"], "paid_at": ["2024-01-01 10:00"], "total": ["1"]})
     with pytest.raises(ValidationError, match="IANA"):
         run(source, assume_tz=zone)
+
+
+def test_ing_06_object_column_of_python_datetimes():
+    aware = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+    naive = datetime(2024, 3, 1, 10, 0)  # noqa: DTZ001 - the point of the test
+    source = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c"],
+            "paid_at": pd.Series(
+                [aware, naive, pd.Timestamp("2024-03-02", tz="Asia/Tokyo")], dtype=object
+            ),
+            "total": ["1", "2", "3"],
+        }
+    )
+    result = run(source)
+    assert reasons(result) == {2: "naive_timestamp"}
+    assert result.transactions["purchased_at"].tolist() == [
+        pd.Timestamp("2024-03-01 10:00", tz="UTC"),
+        pd.Timestamp("2024-03-01 15:00", tz="UTC"),
+    ]
