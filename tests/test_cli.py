@@ -56,3 +56,46 @@ def test_python_dash_m_and_console_script_work():
         [sys.executable, "-m", "retention", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("retention ")
+
+
+def test_ingest_command_writes_clean_rows_quarantine_and_report(tmp_path, capsys):
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "client,order,paid_at,total\n"
+        "00123,A-1,2024-01-01T10:00:00Z,10.50\n"
+        "00123,A-2,2024-01-03T10:00:00Z,\n"
+        "00124,A-3,2024-01-04T10:00:00Z,5\n"
+    )
+    status = main(
+        [
+            "ingest",
+            str(source),
+            "--customer-id-col",
+            "client",
+            "--order-id-col",
+            "order",
+            "--datetime-col",
+            "paid_at",
+            "--monetary-value-col",
+            "total",
+            "--currency",
+            "EUR",
+            "--as-of",
+            "2024-02-01",
+            "-o",
+            str(tmp_path / "clean.parquet"),
+            "--quarantine",
+            str(tmp_path / "bad.csv"),
+            "--report",
+            str(tmp_path / "report.json"),
+        ]
+    )
+    assert status == 0
+    clean = pd.read_parquet(tmp_path / "clean.parquet")
+    assert clean["amount_minor"].tolist() == [1050, 500]
+    bad = pd.read_csv(tmp_path / "bad.csv")
+    assert bad["line"].tolist() == [3]
+    assert bad["reason"].tolist() == ["missing_amount"]
+    out = capsys.readouterr().out
+    assert "quarantined missing_amount: 1" in out
+    assert '"rows_read": 3' in (tmp_path / "report.json").read_text()

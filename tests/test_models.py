@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,23 +18,29 @@ from pandas.testing import assert_frame_equal
 import retention
 from retention import NaiveTimestampError, SchemaError, ValidationError
 from retention.models import (
+    CONSENT_COLUMNS,
     TRANSACTION_COLUMNS,
     ChannelKind,
     Consent,
     ContactKind,
     ContactPoint,
     Customer,
+    FieldIssue,
     FrozenDict,
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
     consent_from_row,
     consent_to_row,
+    consents_to_frame,
     customer_from_row,
+    customer_from_row_with_issues,
     customer_to_row,
+    customers_with_consent,
+    normalize_time_zone,
     purchase_from_row,
     purchase_to_row,
     purchases_from_frame,
@@ -73,31 +81,31 @@ def test_validation_error_carries_reason_and_field_through_pickle():
 def test_consent_converts_channel_topic_and_time():
     consent = Consent(
         channel=" EMAIL ",
-        topic="Marketing",
+        purpose="Marketing",
         granted=True,
         recorded_at=datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
         source="  checkout ",
     )
     assert consent.channel is ChannelKind.EMAIL
-    assert consent.topic is Topic.MARKETING
+    assert consent.purpose is Purpose.MARKETING
     assert consent.recorded_at == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     assert consent.recorded_at.tzinfo is UTC
     assert consent.source == "checkout"
-    assert consent.subtopic is None
+    assert consent.topic is None
 
 
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
         ({"channel": "fax"}, "unknown_channel"),
-        ({"topic": "spam"}, "unknown_topic"),
+        ({"purpose": "spam"}, "unknown_purpose"),
         ({"granted": 1}, "invalid_consent"),
         ({"granted": "yes"}, "invalid_consent"),
         ({"recorded_at": None}, "missing_timestamp"),
         ({"recorded_at": date(2024, 1, 1)}, "invalid_timestamp"),
         ({"recorded_at": datetime(2024, 1, 1)}, "naive_timestamp"),  # noqa: DTZ001
-        ({"subtopic": "Not Snake"}, "invalid_subtopic"),
-        ({"topic": "service", "subtopic": "promotions"}, "invalid_subtopic"),
+        ({"topic": "Not Snake"}, "invalid_topic"),
+        ({"purpose": "service", "topic": "promotions"}, "invalid_topic"),
     ],
 )
 def test_consent_refuses_bad_fields(overrides, reason):
@@ -178,6 +186,10 @@ def test_ing_11_customer_create_reads_national_phones_in_the_default_region():
         ({"time_zone": 3}, "invalid_timezone", "time_zone"),
         ({"birthday": datetime(1990, 5, 17, tzinfo=UTC)}, "invalid_birthday", "birthday"),
         ({"birthday": "1990-05-17"}, "invalid_birthday", "birthday"),
+        ({"language": "German"}, "invalid_language", "language"),
+        ({"language": "d"}, "invalid_language", "language"),
+        ({"language": "de-"}, "invalid_language", "language"),
+        ({"language": 7}, "invalid_language", "language"),
         ({"preferred_channels": ["pigeon"]}, "unknown_channel", "preferred_channels"),
         ({"consents": [{"channel": "email"}]}, "invalid_consent", "consents"),
         ({"social_profiles": {"vk": ""}}, "invalid_social_profile", "social_profiles"),
@@ -193,6 +205,21 @@ def test_customer_refuses_bad_fields(overrides, reason, field):
     assert (caught.value.reason, caught.value.field) == (reason, field)
 
 
+@pytest.mark.parametrize(
+    ("tag", "canonical"),
+    [
+        ("de", "de"),
+        (" EN-gb ", "en-GB"),
+        ("ru_RU", "ru-RU"),
+        ("zh-hant-tw", "zh-Hant-TW"),
+        ("es-419", "es-419"),
+        ("sl-rozaj", "sl-rozaj"),
+    ],
+)
+def test_customer_language_is_a_canonical_bcp47_tag(tag, canonical):
+    assert make_customer(language=tag).language == canonical
+
+
 def test_customer_is_frozen_and_evolve_validates_again():
     customer = make_customer()
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -202,13 +229,13 @@ def test_customer_is_frozen_and_evolve_validates_again():
     assert reason_of(attrs.evolve, customer, time_zone="Mars/Olympus") == "invalid_timezone"
 
 
-def _consent(channel, topic, granted, day, subtopic=None):
+def _consent(channel, purpose, granted, day, topic=None):
     return Consent(
         channel=channel,
-        topic=topic,
+        purpose=purpose,
         granted=granted,
         recorded_at=datetime(2024, 1, day, tzinfo=UTC),
-        subtopic=subtopic,
+        topic=topic,
     )
 
 
@@ -220,7 +247,7 @@ def test_consent_for_is_default_deny_and_latest_wins():
     withdrawn = _consent("email", "marketing", False, 5)
     customer = make_customer(consents=[withdrawn, granted, _consent("sms", "marketing", True, 9)])
     assert customer.consents[0] == granted  # kept in time order
-    assert customer.consent_for(ChannelKind.EMAIL, Topic.MARKETING) == withdrawn
+    assert customer.consent_for(ChannelKind.EMAIL, Purpose.MARKETING) == withdrawn
     assert not customer.has_consent("email", "marketing")
     assert customer.has_consent("sms", "marketing")
     assert not customer.has_consent("sms", "transactional")
@@ -239,35 +266,35 @@ def test_consent_withdrawal_wins_a_tie():
     assert not customer.has_consent("email", "marketing")
 
 
-def test_consent_subtopic_can_be_opted_out_of_alone():
+def test_consent_topic_can_be_opted_out_of_alone():
     customer = make_customer(
         consents=[
             _consent("email", "marketing", True, 1),
-            _consent("email", "marketing", False, 2, subtopic="promotions"),
+            _consent("email", "marketing", False, 2, topic="promotions"),
         ]
     )
     assert customer.has_consent("email", "marketing")
-    assert customer.has_consent("email", "marketing", subtopic="replenishment")
-    assert not customer.has_consent("email", "marketing", subtopic="promotions")
-    # a later opt-out of all marketing covers every subtopic, a later opt-in too
+    assert customer.has_consent("email", "marketing", topic="replenishment")
+    assert not customer.has_consent("email", "marketing", topic="promotions")
+    # a later opt-out of all marketing covers every topic, a later opt-in too
     later = customer.with_consent(_consent("email", "marketing", False, 3))
-    assert not later.has_consent("email", "marketing", subtopic="replenishment")
+    assert not later.has_consent("email", "marketing", topic="replenishment")
     assert later.with_consent(_consent("email", "marketing", True, 4)).has_consent(
-        "email", "marketing", subtopic="promotions"
+        "email", "marketing", topic="promotions"
     )
-    assert reason_of(customer.consent_for, "email", "marketing", subtopic="Bad Name") == (
-        "invalid_subtopic"
+    assert reason_of(customer.consent_for, "email", "marketing", topic="Bad Name") == (
+        "invalid_topic"
     )
 
 
 @given(
     records=st.lists(rst.consents(channels=st.just(ChannelKind.EMAIL)), max_size=6),
-    topic=st.sampled_from(Topic),
+    purpose=st.sampled_from(Purpose),
 )
-def test_consent_in_force_is_the_latest_applicable_record(records, topic):
+def test_consent_in_force_is_the_latest_applicable_record(records, purpose):
     customer = make_customer(consents=records)
-    found = customer.consent_for("email", topic)
-    applicable = [r for r in records if r.topic is topic and r.subtopic is None]
+    found = customer.consent_for("email", purpose)
+    applicable = [r for r in records if r.purpose is purpose and r.topic is None]
     if not applicable:
         assert found is None
         return
@@ -596,6 +623,7 @@ def test_customer_rows_are_plain_and_json_ready():
         "social_profiles": {"telegram": "@anna"},
         "birthday": date(1990, 5, 17),
         "time_zone": "Europe/Berlin",
+        "language": None,
         "preferred_channels": ["email", "sms"],
         "consents": [consent_to_row(consent)],
         "acquisition_source": None,
@@ -616,7 +644,7 @@ def test_customer_from_row_reads_text_forms_and_regions():
             "consents": [
                 {
                     "channel": "sms",
-                    "topic": "marketing",
+                    "purpose": "marketing",
                     "granted": 1,
                     "recorded_at": "2024-01-01 10:00:00",
                 }
@@ -636,6 +664,74 @@ def test_customer_from_row_reads_text_forms_and_regions():
         reason_of(customer_from_row, {"customer_id": "c", "consents": ["x"]}) == "invalid_consent"
     )
     assert reason_of(customer_from_row, {"name": "no id"}) == "malformed_customer_id"
+
+
+def test_ing_11_unusable_contacts_leave_the_card_usable_and_are_reported():
+    row = {
+        "customer_id": "c-1",
+        "phones": ["030 1234567", "12", "+49 30 7654321", None],
+        "emails": ["  Anna@Example.COM ", "anna-at-example.com"],
+        "time_zone": "CET+1",
+        "birthday": "31.02.1990",
+        "consents": [consent_to_row(make_consent())],
+    }
+    card, issues = customer_from_row_with_issues(row, default_region="DE")
+    assert card.phones == ("+49301234567", "+49307654321")
+    assert card.emails == ("anna@example.com",)
+    assert card.time_zone is None
+    assert card.birthday is None
+    assert card.consents == (make_consent(),)
+    assert issues == (
+        FieldIssue("phones", "invalid_phone", 2),
+        FieldIssue("phones", "invalid_phone", 4),
+        FieldIssue("emails", "invalid_email", 2),
+        FieldIssue("time_zone", "invalid_timezone"),
+        FieldIssue("birthday", "invalid_birthday"),
+    )
+    assert "Example" not in repr(issues)
+
+
+def test_bad_time_zone_falls_back_only_to_a_configured_zone():
+    row = {"customer_id": "c-1", "time_zone": "Berlin"}
+    card, issues = customer_from_row_with_issues(row, default_time_zone="Europe/Berlin")
+    assert card.time_zone == "Europe/Berlin"
+    assert issues == (FieldIssue("time_zone", "invalid_timezone"),)
+    card, _ = customer_from_row_with_issues(row)
+    assert card.time_zone is None  # never silently UTC
+    clean, none = customer_from_row_with_issues({"customer_id": "c-1", "time_zone": "Asia/Tokyo"})
+    assert (clean.time_zone, none) == ("Asia/Tokyo", ())
+    assert reason_of(customer_from_row_with_issues, row, default_time_zone="CET+1") == (
+        "invalid_timezone"
+    )
+    assert reason_of(customer_from_row_with_issues, row, default_region="XX") == "invalid_region"
+
+
+def test_strict_fields_still_reject_the_card():
+    assert (
+        reason_of(customer_from_row_with_issues, {"customer_id": " c"}) == "malformed_customer_id"
+    )
+    consent = {**consent_to_row(make_consent()), "channel": "fax"}
+    bad_consent = {"customer_id": "c", "consents": [consent]}
+    assert reason_of(customer_from_row_with_issues, bad_consent) == "unknown_channel"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        (" UTC ", "UTC"),
+        ("Australia/Lord_Howe", "Australia/Lord_Howe"),
+    ],
+)
+def test_normalize_time_zone_accepts_iana_names(text, expected):
+    assert normalize_time_zone(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["Berlin", "CET+1", "europe/berlin", "localtime", "", None, "Europe"]
+)
+def test_normalize_time_zone_refuses_other_names(text):
+    assert reason_of(normalize_time_zone, text) == "invalid_timezone"
 
 
 def test_segment_rows():
@@ -792,6 +888,93 @@ def test_frames_do_not_carry_items_or_reasons():
     assert again == attrs.evolve(purchase, items=(), reason=None)
 
 
+# --------------------------------------------------------------------------- consent frames
+
+
+def test_consents_to_frame_flattens_histories():
+    anna = make_customer(
+        customer_id="c-1",
+        consents=[
+            _consent("email", "marketing", True, 1),
+            _consent("email", "marketing", False, 2, topic="promotions"),
+        ],
+    )
+    bob = make_customer(customer_id="c-2", consents=[_consent("sms", "service", False, 3)])
+    expected = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["c-1", "c-1", "c-2"], dtype=str),
+            "channel": pd.Series(["email", "email", "sms"], dtype=str),
+            "purpose": pd.Series(["marketing", "marketing", "service"], dtype=str),
+            "topic": pd.Series([None, "promotions", None], dtype=str),
+            "granted": [True, False, False],
+            "recorded_at": pd.Series(
+                pd.DatetimeIndex([datetime(2024, 1, day, tzinfo=UTC) for day in (1, 2, 3)]).as_unit(
+                    "us"
+                )
+            ),
+            "source": pd.Series([None, None, None], dtype=str),
+        }
+    )
+    frame = consents_to_frame([anna, make_customer(customer_id="c-0"), bob])
+    assert tuple(frame.columns) == CONSENT_COLUMNS
+    assert_frame_equal(frame, expected)
+    assert len(consents_to_frame([])) == 0
+
+
+def test_customers_with_consent_is_default_deny_and_honours_topics():
+    cards = [
+        make_customer(
+            customer_id="c-1",
+            consents=[
+                _consent("email", "marketing", True, 1),
+                _consent("email", "marketing", False, 2, topic="promotions"),
+            ],
+        ),
+        make_customer(
+            customer_id="c-2",
+            consents=[
+                _consent("email", "marketing", True, 4),
+                _consent("email", "marketing", False, 4),
+            ],
+        ),
+        make_customer(customer_id="c-3", consents=[_consent("email", "marketing", True, 9)]),
+        make_customer(customer_id="c-4"),
+    ]
+    frame = consents_to_frame(cards)
+    assert customers_with_consent(frame, channel="email", purpose="marketing").tolist() == [
+        "c-1",
+        "c-3",
+    ]
+    assert customers_with_consent(
+        frame, channel="email", purpose="marketing", topic="promotions"
+    ).tolist() == ["c-3"]
+    assert customers_with_consent(frame, channel="sms", purpose="marketing").empty
+    with pytest.raises(SchemaError):
+        customers_with_consent(
+            frame.drop(columns=["granted"]), channel="email", purpose="marketing"
+        )
+    assert reason_of(customers_with_consent, frame, channel="fax", purpose="marketing") == (
+        "unknown_channel"
+    )
+
+
+@given(
+    cards=st.lists(rst.customers(), max_size=5, unique_by=lambda card: card.customer_id),
+    channel=st.sampled_from(ChannelKind),
+    purpose=st.sampled_from(Purpose),
+    topic=st.none() | st.sampled_from(["promotions", "news"]),
+)
+def test_customers_with_consent_agrees_with_has_consent(cards, channel, purpose, topic):
+    if purpose is not Purpose.MARKETING:
+        topic = None
+    frame = consents_to_frame(cards)
+    found = customers_with_consent(frame, channel=channel, purpose=purpose, topic=topic)
+    expected = [
+        card.customer_id for card in cards if card.has_consent(channel, purpose, topic=topic)
+    ]
+    assert sorted(found) == sorted(expected)
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -807,7 +990,7 @@ def test_domain_types_are_exported_from_the_package():
         "PurchaseSource",
         "Segment",
         "SegmentKind",
-        "Topic",
+        "Purpose",
         "contact_hash",
         "normalize_email",
         "normalize_phone",
@@ -821,3 +1004,9 @@ def test_make_helpers_apply_overrides():
     assert make_customer(customer_id="c-7").customer_id == "c-7"
     assert not make_consent(granted=False).granted
     assert reason_of(make_purchase, currency="???") == "unknown_currency"
+
+
+def test_importing_retention_does_not_import_the_testing_kit():
+    code = "import sys, retention; print(sorted(m for m in sys.modules if m.startswith('retention.testing')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -3,6 +3,10 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
+# The analytics subpackages, reachable as rt.forecast, rt.kpi and rt.segmentation.
+from retention import forecast as forecast
+from retention import kpi as kpi
+from retention import segmentation as segmentation
 from retention._version import __version__
 from retention.contacts import contact_hash, normalize_email, normalize_phone
 from retention.datasets import load_cdnow_sample
@@ -36,9 +40,9 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
 )
 from retention.summary import rfm_summary
 
@@ -64,6 +68,7 @@ __all__ = [
     "PermanentDeliveryError",
     "Purchase",
     "PurchaseSource",
+    "Purpose",
     "ResumeMismatchError",
     "RetentionError",
     "SchemaError",
@@ -71,7 +76,6 @@ __all__ = [
     "Segment",
     "SegmentKind",
     "StorageError",
-    "Topic",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",

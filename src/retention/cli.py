@@ -9,6 +9,7 @@ bad usage exits with status 2 (argparse's convention).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 from retention._version import __version__
 from retention.datasets import load_cdnow_sample
 from retention.exceptions import RetentionError
+from retention.ingest import IngestReport, ingest
 from retention.summary import rfm_summary
 
 if TYPE_CHECKING:
@@ -60,6 +62,37 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("retention-demo"), help="output folder (created)"
     )
     demo.set_defaults(handler=_run_demo)
+
+    ingest = commands.add_parser(
+        "ingest", help="validate a transactions file: clean rows, quarantine and report"
+    )
+    ingest.add_argument("input", type=Path, help="transactions as CSV or Parquet")
+    ingest.add_argument("--customer-id-col", default="customer_id")
+    ingest.add_argument("--datetime-col", default="date")
+    ingest.add_argument("--monetary-value-col", default="amount")
+    ingest.add_argument("--order-id-col")
+    ingest.add_argument("--currency-col")
+    ingest.add_argument("--currency", help="the one ISO 4217 currency when there is no column")
+    ingest.add_argument("--refund-of-col")
+    ingest.add_argument("--source-col")
+    ingest.add_argument("--category-col")
+    ingest.add_argument("--assume-tz", help="IANA zone of timestamps without an offset")
+    ingest.add_argument("--date-format", help="strptime format; ISO 8601 when omitted")
+    ingest.add_argument("--decimal", default=".", help="decimal separator (default '.')")
+    ingest.add_argument("--thousands", help="thousands separator, e.g. ' ' or '.'")
+    ingest.add_argument("--sep", default=",", help="CSV field separator (default ',')")
+    ingest.add_argument(
+        "--on-conflict", default="quarantine", choices=["quarantine", "raise", "update"]
+    )
+    ingest.add_argument("--chunksize", type=int, help="rows per chunk for large files")
+    ingest.add_argument(
+        "--as-of", help="rows later than this (+5 min) are future-dated; default: now"
+    )
+    ingest.add_argument("--output", "-o", type=Path, required=True, help=_output_help())
+    ingest.add_argument("--quarantine", type=Path, help="write rejected rows here")
+    ingest.add_argument("--report", type=Path, help="write the report here as JSON")
+    ingest.add_argument("--progress", action="store_true", help="show a progress bar")
+    ingest.set_defaults(handler=_run_ingest)
 
     summary = commands.add_parser(
         "summary", help="per-customer frequency, recency, T and monetary value"
@@ -115,6 +148,73 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(path)
     else:
         frame.reset_index().to_json(path, orient="records", date_format="iso", indent=1)
+
+
+def _as_of(text: str | None) -> datetime:
+    """Return ``--as-of`` when given, else the current time (the CLI is the clock)."""
+    if text is None:
+        return datetime.now(tz=UTC)
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        msg = f"--as-of {text!r} is not a date; use ISO 8601 such as 2024-01-31T12:00Z"
+        raise CommandError(msg) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(UTC)
+    return stamp.to_pydatetime()
+
+
+def _run_ingest(arguments: argparse.Namespace) -> int:
+    result = ingest(
+        arguments.input,
+        customer_id_col=arguments.customer_id_col,
+        datetime_col=arguments.datetime_col,
+        monetary_value_col=arguments.monetary_value_col,
+        order_id_col=arguments.order_id_col,
+        currency_col=arguments.currency_col,
+        currency=arguments.currency,
+        refund_of_col=arguments.refund_of_col,
+        source_col=arguments.source_col,
+        category_col=arguments.category_col,
+        assume_tz=arguments.assume_tz,
+        date_format=arguments.date_format,
+        decimal=arguments.decimal,
+        thousands=arguments.thousands,
+        sep=arguments.sep,
+        on_conflict=arguments.on_conflict,
+        chunksize=arguments.chunksize,
+        as_of=_as_of(arguments.as_of),
+        progress=arguments.progress,
+    )
+    _write_table(result.transactions.set_index("customer_id"), arguments.output)
+    if arguments.quarantine is not None:
+        _write_table(result.quarantine.set_index("line"), arguments.quarantine)
+    if arguments.report is not None:
+        arguments.report.parent.mkdir(parents=True, exist_ok=True)
+        arguments.report.write_text(
+            json.dumps(result.report.to_dict(), indent=1, default=str), encoding="utf-8"
+        )
+    _say(_describe_report(result.report))
+    return 0
+
+
+def _describe_report(report: IngestReport) -> str:
+    lines = [
+        (
+            f"rows read {report.rows_read:,}: accepted {report.accepted:,}, "
+            f"deduplicated {report.deduplicated:,}, quarantined {report.quarantined:,}"
+        ),
+        (
+            f"customers {report.customers:,}, refunds {report.refunds:,}, "
+            f"zero-value orders {report.zero_value:,}"
+        ),
+    ]
+    lines += [
+        f"  quarantined {reason}: {count:,}"
+        for reason, count in sorted(report.quarantined_by_reason.items())
+    ]
+    lines += [f"  note: {note}" for note in report.notes]
+    return "\n".join(lines)
 
 
 def _run_summary(arguments: argparse.Namespace) -> int:

@@ -36,9 +36,10 @@ Besides the contact codes of :mod:`retention.contacts` (``invalid_email``,
 ``kind_mismatch``              a frame's ``kind`` disagrees with its ``refund_of``
 ``invalid_timezone``           not an IANA time-zone name (``Berlin``, ``CET+1``)
 ``invalid_birthday``           birthday is not a date
+``invalid_language``           language is not a BCP 47 tag (``de``, ``en-GB``)
 ``unknown_channel``            not one of :class:`ChannelKind`
-``unknown_topic``              not one of :class:`Topic`
-``invalid_subtopic``           subtopic not snake_case, or given for a non-marketing topic
+``unknown_purpose``              not one of :class:`Purpose`
+``invalid_topic``           topic not snake_case, or given for a non-marketing purpose
 ``unknown_source``             not one of :class:`PurchaseSource`
 ``unknown_segment_kind``       not one of :class:`SegmentKind`
 ``invalid_consent``            a consent is not a :class:`Consent` or ``granted`` not a bool
@@ -82,23 +83,29 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "CONSENT_COLUMNS",
     "TRANSACTION_COLUMNS",
     "ChannelKind",
     "Consent",
     "ContactKind",
     "ContactPoint",
     "Customer",
+    "FieldIssue",
     "FrozenDict",
     "Item",
     "Purchase",
     "PurchaseSource",
+    "Purpose",
     "Segment",
     "SegmentKind",
-    "Topic",
     "consent_from_row",
     "consent_to_row",
+    "consents_to_frame",
     "customer_from_row",
+    "customer_from_row_with_issues",
     "customer_to_row",
+    "customers_with_consent",
+    "normalize_time_zone",
     "purchase_from_row",
     "purchase_to_row",
     "purchases_from_frame",
@@ -154,8 +161,8 @@ class ChannelKind(enum.StrEnum):
     POST = "post"
 
 
-class Topic(enum.StrEnum):
-    """What a message is for; consent is recorded per channel and topic.
+class Purpose(enum.StrEnum):
+    """What a message is for; consent is recorded per channel and purpose.
 
     ``MARKETING`` needs explicit consent (default deny); ``TRANSACTIONAL``
     (receipts, delivery notices) and ``SERVICE`` (account and support messages)
@@ -366,8 +373,8 @@ def _to_channel(value: object) -> ChannelKind:
     return _convert_enum(ChannelKind, value, reason="unknown_channel", field="channel")
 
 
-def _to_topic(value: object) -> Topic:
-    return _convert_enum(Topic, value, reason="unknown_topic", field="topic")
+def _to_purpose(value: object) -> Purpose:
+    return _convert_enum(Purpose, value, reason="unknown_purpose", field="purpose")
 
 
 def _to_contact_kind(value: object) -> ContactKind:
@@ -517,16 +524,16 @@ def _check_time_zone(name: object, *, field: str = "time_zone") -> str:
 # --------------------------------------------------------------------------- consent
 
 
-def _to_subtopic(value: object) -> str | None:
+def _to_topic(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, str) and _SUBTOPIC_PATTERN.fullmatch(value.strip().lower()):
         return value.strip().lower()
     msg = (
-        "subtopic must be a snake_case name such as 'promotions' or 'replenishment' "
+        "topic must be a snake_case name such as 'promotions' or 'replenishment' "
         f"(letters, digits, underscores; at most 63 characters), got {value!r}"
     )
-    raise ValidationError(msg, reason="invalid_subtopic", field="subtopic")
+    raise ValidationError(msg, reason="invalid_topic", field="topic")
 
 
 def _validate_granted(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -539,8 +546,8 @@ def _validate_granted(_instance: object, _attribute: attrs.Attribute[Any], value
 class Consent:
     """One consent record: a customer granted or withdrew permission at an instant.
 
-    Consent is kept per (channel, topic), optionally narrowed to a finer marketing
-    ``subtopic`` (``promotions``, ``replenishment``...) that a customer can opt out
+    Consent is kept per (channel, purpose), optionally narrowed to a finer marketing
+    ``topic`` (``promotions``, ``replenishment``...) that a customer can opt out
     of alone (DESIGN.md decision 13).  Records are history: a later record for the
     same key supersedes an earlier one; :meth:`Customer.consent_for` picks the one
     in force.
@@ -551,52 +558,52 @@ class Consent:
     ----------
     channel
         A :class:`ChannelKind` or its value (``"email"``).
-    topic
-        A :class:`Topic` or its value (``"marketing"``).
+    purpose
+        A :class:`Purpose` or its value (``"marketing"``).
     granted
         ``True`` for an opt-in, ``False`` for a withdrawal.
     recorded_at
         When the customer decided; aware, stored in UTC.
     source
         Where the decision was captured (``"checkout"``, ``"unsubscribe_link"``...).
-    subtopic
-        A finer marketing topic, snake_case; only with ``topic="marketing"``.
+    topic
+        A finer marketing topic, snake_case; only with ``purpose="marketing"``.
 
     Raises
     ------
     ValidationError
-        Reasons ``unknown_channel``, ``unknown_topic``, ``invalid_consent``,
-        ``invalid_subtopic``, ``missing_timestamp``, ``invalid_timestamp``;
+        Reasons ``unknown_channel``, ``unknown_purpose``, ``invalid_consent``,
+        ``invalid_topic``, ``missing_timestamp``, ``invalid_timestamp``;
         :class:`NaiveTimestampError` for a naive ``recorded_at``.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> consent = Consent(channel="EMAIL", topic="marketing", granted=True,
+    >>> consent = Consent(channel="EMAIL", purpose="marketing", granted=True,
     ...                   recorded_at=datetime(2024, 5, 1, 9, tzinfo=UTC), source="checkout")
-    >>> consent.channel, consent.topic
-    (<ChannelKind.EMAIL: 'email'>, <Topic.MARKETING: 'marketing'>)
+    >>> consent.channel, consent.purpose
+    (<ChannelKind.EMAIL: 'email'>, <Purpose.MARKETING: 'marketing'>)
     """
 
     channel: ChannelKind = attrs.field(converter=_to_channel)
-    topic: Topic = attrs.field(converter=_to_topic)
+    purpose: Purpose = attrs.field(converter=_to_purpose)
     granted: bool = attrs.field(validator=_validate_granted)
     recorded_at: datetime = attrs.field(converter=_to_recorded_at)
     source: str | None = attrs.field(default=None, converter=_optional_text)
-    subtopic: str | None = attrs.field(default=None, converter=_to_subtopic)
+    topic: str | None = attrs.field(default=None, converter=_to_topic)
 
     def __attrs_post_init__(self) -> None:
-        """Refuse a subtopic on a topic other than marketing."""
-        if self.subtopic is not None and self.topic is not Topic.MARKETING:
-            msg = f"subtopic is only for marketing consent, not {self.topic.value!r}"
-            raise ValidationError(msg, reason="invalid_subtopic", field="subtopic")
+        """Refuse a topic on a purpose other than marketing."""
+        if self.topic is not None and self.purpose is not Purpose.MARKETING:
+            msg = f"topic is only for marketing consent, not {self.purpose.value!r}"
+            raise ValidationError(msg, reason="invalid_topic", field="topic")
 
     def _sort_key(self) -> tuple[datetime, str, str, str, bool]:
         return (
             self.recorded_at,
             self.channel.value,
-            self.topic.value,
-            self.subtopic or "",
+            self.purpose.value,
+            self.topic or "",
             self.granted,
         )
 
@@ -720,7 +727,40 @@ def _to_time_zone(value: object) -> str | None:
     return _check_time_zone(value)
 
 
+_LANGUAGE_TAG = re.compile(
+    r"[A-Za-z]{2,3}"  # language
+    r"(?:-[A-Za-z]{4})?"  # script
+    r"(?:-(?:[A-Za-z]{2}|\d{3}))?"  # region
+    r"(?:-[A-Za-z0-9]{5,8}|-\d[A-Za-z0-9]{3})*"  # variants
+)
+
+
+def _to_language(value: object) -> str | None:
+    """Return a BCP 47 tag in canonical case (``de-DE``, ``zh-Hant-TW``), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        tag = value.strip().replace("_", "-")
+        if _LANGUAGE_TAG.fullmatch(tag):
+            subtags = tag.split("-")
+            canonical = [subtags[0].lower()]
+            for subtag in subtags[1:]:
+                if len(subtag) == 4 and subtag.isalpha():
+                    canonical.append(subtag.title())
+                elif len(subtag) == 2 and subtag.isalpha():
+                    canonical.append(subtag.upper())
+                else:
+                    canonical.append(subtag.lower())
+            return "-".join(canonical)
+    msg = f"language must be a BCP 47 tag such as 'de', 'en-GB' or 'zh-Hant-TW'; got {value!r}"
+    raise ValidationError(msg, reason="invalid_language", field="language")
+
+
 def _validate_birthday(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_birthday(value)
+
+
+def _check_birthday(value: object) -> None:
     if value is None:
         return
     if isinstance(value, datetime) or not isinstance(value, date):
@@ -761,6 +801,9 @@ class Customer:
         A :class:`datetime.date`, or ``None``.
     time_zone
         IANA name (``"Europe/Berlin"``) used for quiet hours and daily caps, or ``None``.
+    language
+        BCP 47 language tag for messages (``"de"``, ``"ru-RU"``, ``"zh-Hant-TW"``), written
+        in its canonical case (language lower, script title, region upper), or ``None``.
     preferred_channels
         Channels in order of preference; repeats dropped.
     consents
@@ -777,7 +820,7 @@ class Customer:
     ------
     ValidationError
         With the ``reason`` and ``field`` at fault: ``missing_customer_id``,
-        ``malformed_customer_id``, ``invalid_phone``, ``invalid_email``,
+        ``malformed_customer_id``, ``invalid_phone``, ``invalid_email``, ``invalid_language``,
         ``invalid_timezone``, ``invalid_birthday``, ``unknown_channel``,
         ``invalid_consent``, ``invalid_social_profile``, ``invalid_attribute``,
         ``invalid_text``.
@@ -813,6 +856,7 @@ class Customer:
     )
     birthday: date | None = attrs.field(default=None, validator=_validate_birthday, repr=_hidden)
     time_zone: str | None = attrs.field(default=None, converter=_to_time_zone)
+    language: str | None = attrs.field(default=None, converter=_to_language)
     preferred_channels: tuple[ChannelKind, ...] = attrs.field(
         default=(), converter=_to_preferred_channels
     )
@@ -837,6 +881,7 @@ class Customer:
         social_profiles: Mapping[str, str] | None = None,
         birthday: date | None = None,
         time_zone: str | None = None,
+        language: str | None = None,
         preferred_channels: Iterable[ChannelKind | str] = (),
         consents: Iterable[Consent] = (),
         acquisition_source: str | None = None,
@@ -859,6 +904,7 @@ class Customer:
             social_profiles=social_profiles or {},
             birthday=birthday,
             time_zone=time_zone,
+            language=language,
             preferred_channels=tuple(preferred_channels),
             consents=tuple(consents),
             acquisition_source=acquisition_source,
@@ -881,32 +927,32 @@ class Customer:
     def consent_for(
         self,
         channel: ChannelKind | str,
-        topic: Topic | str,
+        purpose: Purpose | str,
         *,
-        subtopic: str | None = None,
+        topic: str | None = None,
     ) -> Consent | None:
-        """Return the consent record in force for a channel and topic, or ``None``.
+        """Return the consent record in force for a channel and purpose, or ``None``.
 
         ``None`` means no record: for marketing that is a refusal (default deny).
-        The record in force is the latest one for (channel, topic); for a
-        ``subtopic`` it is the latest among the general records of the topic and the
-        records of that subtopic, so a customer can opt out of ``"promotions"``
+        The record in force is the latest one for (channel, purpose); for a
+        ``topic`` it is the latest among the general records of the purpose and the
+        records of that topic, so a customer can opt out of ``"promotions"``
         alone, and a later opt-in or opt-out of all marketing applies to every
-        subtopic.  When records share an instant, a withdrawal wins.
+        topic.  When records share an instant, a withdrawal wins.
 
         Raises
         ------
         ValidationError
-            Reasons ``unknown_channel``, ``unknown_topic``, ``invalid_subtopic``.
+            Reasons ``unknown_channel``, ``unknown_purpose``, ``invalid_topic``.
         """
         wanted_channel = _to_channel(channel)
+        wanted_purpose = _to_purpose(purpose)
         wanted_topic = _to_topic(topic)
-        wanted_subtopic = _to_subtopic(subtopic)
         in_force: Consent | None = None
         for consent in self.consents:  # sorted by time; the last match wins
-            if consent.channel is not wanted_channel or consent.topic is not wanted_topic:
+            if consent.channel is not wanted_channel or consent.purpose is not wanted_purpose:
                 continue
-            if consent.subtopic is not None and consent.subtopic != wanted_subtopic:
+            if consent.topic is not None and consent.topic != wanted_topic:
                 continue
             if (
                 in_force is None
@@ -919,12 +965,12 @@ class Customer:
     def has_consent(
         self,
         channel: ChannelKind | str,
-        topic: Topic | str,
+        purpose: Purpose | str,
         *,
-        subtopic: str | None = None,
+        topic: str | None = None,
     ) -> bool:
-        """Whether the record in force (:meth:`consent_for`) grants the channel and topic."""
-        consent = self.consent_for(channel, topic, subtopic=subtopic)
+        """Whether the record in force (:meth:`consent_for`) grants the channel and purpose."""
+        consent = self.consent_for(channel, purpose, topic=topic)
         return consent is not None and consent.granted
 
     def with_consent(self, consent: Consent) -> Customer:
@@ -1218,18 +1264,18 @@ def _row_amount(row: Mapping[str, Any], currency: str, *, name: str = "amount") 
 
 
 def consent_to_row(consent: Consent) -> dict[str, Any]:
-    """Map a :class:`Consent` to a plain dict (channel and topic as their values).
+    """Map a :class:`Consent` to a plain dict (channel and purpose as their values).
 
     >>> from datetime import UTC, datetime
-    >>> consent = Consent(channel="sms", topic="service", granted=False,
+    >>> consent = Consent(channel="sms", purpose="service", granted=False,
     ...                   recorded_at=datetime(2024, 1, 1, tzinfo=UTC))
-    >>> consent_to_row(consent)["topic"]
+    >>> consent_to_row(consent)["purpose"]
     'service'
     """
     return {
         "channel": consent.channel.value,
-        "topic": consent.topic.value,
-        "subtopic": consent.subtopic,
+        "purpose": consent.purpose.value,
+        "topic": consent.topic,
         "granted": consent.granted,
         "recorded_at": consent.recorded_at,
         "source": consent.source,
@@ -1252,11 +1298,11 @@ def consent_from_row(row: Mapping[str, Any], *, assume_tz: str | None = None) ->
         granted = bool(granted)
     return Consent(
         channel=_row_value(row, "channel"),
-        topic=_row_value(row, "topic"),
+        purpose=_row_value(row, "purpose"),
         granted=granted,
         recorded_at=_row_datetime(row.get("recorded_at"), field="recorded_at", assume_tz=assume_tz),
         source=_row_text(row, "source"),
-        subtopic=_row_text(row, "subtopic"),
+        topic=_row_text(row, "topic"),
     )
 
 
@@ -1385,12 +1431,27 @@ def customer_to_row(customer: Customer) -> dict[str, Any]:
         "social_profiles": dict(customer.social_profiles),
         "birthday": customer.birthday,
         "time_zone": customer.time_zone,
+        "language": customer.language,
         "preferred_channels": [channel.value for channel in customer.preferred_channels],
         "consents": [consent_to_row(consent) for consent in customer.consents],
         "acquisition_source": customer.acquisition_source,
         "loyalty_level": customer.loyalty_level,
         "attributes": _thaw_json(customer.attributes),
     }
+
+
+def _row_birthday(row: Mapping[str, Any]) -> Any:  # noqa: ANN401 - validated by Customer
+    birthday = _row_text(row, "birthday")
+    if isinstance(birthday, str):
+        try:
+            return date.fromisoformat(birthday.strip())
+        except ValueError:
+            msg = "birthday is not an ISO date (YYYY-MM-DD)"
+            raise ValidationError(msg, reason="invalid_birthday", field="birthday") from None
+    if isinstance(birthday, pd.Timestamp | datetime):
+        msg = "birthday must be a date, not a timestamp"
+        raise ValidationError(msg, reason="invalid_birthday", field="birthday")
+    return birthday
 
 
 def customer_from_row(
@@ -1410,16 +1471,7 @@ def customer_from_row(
     ValidationError
         What :class:`Customer` and :func:`consent_from_row` raise.
     """
-    birthday = _row_text(row, "birthday")
-    if isinstance(birthday, str):
-        try:
-            birthday = date.fromisoformat(birthday.strip())
-        except ValueError:
-            msg = "birthday is not an ISO date (YYYY-MM-DD)"
-            raise ValidationError(msg, reason="invalid_birthday", field="birthday") from None
-    elif isinstance(birthday, pd.Timestamp | datetime):
-        msg = "birthday must be a date, not a timestamp"
-        raise ValidationError(msg, reason="invalid_birthday", field="birthday")
+    birthday = _row_birthday(row)
     consents = _row_text(row, "consents") or ()
     return Customer.create(
         customer_id=_row_value(row, "customer_id"),
@@ -1429,6 +1481,7 @@ def customer_from_row(
         social_profiles=_row_text(row, "social_profiles") or {},
         birthday=birthday,
         time_zone=_row_text(row, "time_zone"),
+        language=_row_text(row, "language"),
         preferred_channels=_row_text(row, "preferred_channels") or (),
         consents=[
             consent_from_row(
@@ -1599,3 +1652,241 @@ def purchases_from_frame(
             msg = f"{frame_name} {where}: {error}"
             raise type(error)(msg, reason=error.reason, field=error.field) from error
     return purchases
+
+
+#: Columns of the consents frame written by :func:`consents_to_frame`, in order.
+CONSENT_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "channel",
+    "purpose",
+    "topic",
+    "granted",
+    "recorded_at",
+    "source",
+)
+
+
+def consents_to_frame(customers: Iterable[Customer]) -> pd.DataFrame:
+    """Flatten the consent histories of customers into one frame, one row per record.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`CONSENT_COLUMNS`: ``customer_id``, ``channel``, ``purpose``,
+        ``topic`` (text, missing for records of a whole purpose), ``granted`` (bool),
+        ``recorded_at`` (``datetime64[us, UTC]``) and ``source`` (text, may be missing);
+        customers in the given order, each one's records in time order.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> card = Customer(customer_id="c-1", consents=[Consent(channel="sms", purpose="marketing",
+    ...     granted=True, recorded_at=datetime(2024, 1, 1, tzinfo=UTC))])
+    >>> consents_to_frame([card])[["customer_id", "channel", "granted"]].to_numpy().tolist()
+    [['c-1', 'sms', True]]
+    """
+    pairs = [
+        (customer.customer_id, consent) for customer in customers for consent in customer.consents
+    ]
+    recorded_at = pd.DatetimeIndex(
+        pd.to_datetime([consent.recorded_at for _, consent in pairs], utc=True)
+    ).as_unit("us")
+    return pd.DataFrame(
+        {
+            "customer_id": _text_series([customer_id for customer_id, _ in pairs]),
+            "channel": _text_series([consent.channel.value for _, consent in pairs]),
+            "purpose": _text_series([consent.purpose.value for _, consent in pairs]),
+            "topic": _text_series([consent.topic for _, consent in pairs]),
+            "granted": pd.Series([consent.granted for _, consent in pairs], dtype=bool),
+            "recorded_at": pd.Series(recorded_at),
+            "source": _text_series([consent.source for _, consent in pairs]),
+        },
+        columns=list(CONSENT_COLUMNS),
+    )
+
+
+def customers_with_consent(
+    consents: pd.DataFrame,
+    *,
+    channel: ChannelKind | str,
+    purpose: Purpose | str,
+    topic: str | None = None,
+) -> pd.Index:
+    """Return the ids of the customers whose consent in force grants a channel and purpose.
+
+    The vectorised form of :meth:`Customer.has_consent` over a consents frame (as
+    :func:`consents_to_frame` writes it, or as a store returns it): per customer,
+    the latest record for (channel, purpose) decides, together with the records of
+    ``topic`` when one is asked for; at equal times a withdrawal wins.  Customers
+    without an applicable record are not in the result (default deny).
+
+    Parameters
+    ----------
+    consents
+        Frame with columns ``customer_id``, ``channel``, ``purpose``, ``granted``,
+        ``recorded_at`` and, optionally, ``topic``.
+    channel, purpose
+        What the message would use and be for.
+    topic
+        A finer marketing topic (``"promotions"``), or ``None`` for the purpose as a whole.
+
+    Returns
+    -------
+    pandas.Index
+        Customer ids, named ``customer_id``, in first-appearance order.
+
+    Raises
+    ------
+    SchemaError
+        If a required column is missing.
+    ValidationError
+        For an unknown channel, purpose or topic name.
+    """
+    _require_frame(consents, frame_name="consents")
+    required = ("customer_id", "channel", "purpose", "granted", "recorded_at")
+    missing = [name for name in required if name not in consents.columns]
+    if missing:
+        present = ", ".join(repr(str(name)) for name in consents.columns) or "(none)"
+        msg = (
+            f"consents has no column {', '.join(map(repr, missing))}. Columns present: "
+            f"{present}. Build the frame with consents_to_frame(customers)."
+        )
+        raise SchemaError(msg, reason="missing_column")
+    wanted_channel = _to_channel(channel).value
+    wanted_purpose = _to_purpose(purpose).value
+    wanted_topic = _to_topic(topic)
+    applicable = (consents["channel"] == wanted_channel) & (consents["purpose"] == wanted_purpose)
+    if "topic" in consents.columns:
+        scope = consents["topic"].isna()
+        if wanted_topic is not None:
+            scope |= consents["topic"] == wanted_topic
+        applicable &= scope
+    records = consents.loc[applicable, ["customer_id", "granted", "recorded_at"]]
+    # Latest record last; at equal times grants before withdrawals, so a withdrawal wins.
+    ordered = records.assign(_withdrawn=~records["granted"].astype(bool)).sort_values(
+        ["recorded_at", "_withdrawn"], kind="stable"
+    )
+    in_force = ordered.drop_duplicates("customer_id", keep="last")
+    granted_ids = in_force.loc[in_force["granted"].astype(bool), "customer_id"]
+    first_seen = records["customer_id"].drop_duplicates()
+    result: pd.Index = pd.Index(first_seen[first_seen.isin(granted_ids)], name="customer_id")
+    return result
+
+
+def normalize_time_zone(name: object) -> str:
+    """Return an IANA time-zone name with surrounding whitespace removed.
+
+    Names are checked against the IANA database (``zoneinfo``), exactly as
+    written: ``"Europe/Berlin"`` is accepted; ``"Berlin"``, ``"europe/berlin"``,
+    ``"CET+1"`` and ``"localtime"`` are not (RELIABILITY.md ING-13).
+
+    Raises
+    ------
+    ValidationError
+        Reason ``invalid_timezone``.
+
+    Examples
+    --------
+    >>> normalize_time_zone(" Europe/Moscow ")
+    'Europe/Moscow'
+    """
+    if isinstance(name, str):
+        name = name.strip()
+    return _check_time_zone(name)
+
+
+@attrs.frozen
+class FieldIssue:
+    """A field-level problem in a customer card that was kept without the bad value.
+
+    Attributes
+    ----------
+    field : str
+        ``"phones"``, ``"emails"``, ``"time_zone"`` or ``"birthday"``.
+    reason : str
+        The reason code (``invalid_phone``, ``invalid_email``, ``invalid_timezone``,
+        ``invalid_birthday``).
+    position : int or None
+        1-based position of the entry in a list field, else ``None``.
+    """
+
+    field: str
+    reason: str
+    position: int | None = None
+
+
+def customer_from_row_with_issues(
+    row: Mapping[str, Any],
+    *,
+    default_region: str | None = None,
+    assume_tz: str | None = None,
+    default_time_zone: str | None = None,
+) -> tuple[Customer, tuple[FieldIssue, ...]]:
+    """Build a customer card, leaving out unusable contact values and reporting them.
+
+    Like :func:`customer_from_row`, but a phone number or e-mail address that
+    cannot be normalised, a time zone that is not an IANA name and an unreadable
+    birthday do not reject the card: the value is left out (the channel it would
+    serve is unusable) and a :class:`FieldIssue` names the field, reason code and
+    position, with no personal data (RELIABILITY.md ING-11, ING-13).  A bad time
+    zone is replaced by ``default_time_zone`` only if one is given, never silently
+    by UTC.  Everything else (the id, consents, channels, attributes) is checked
+    as strictly as by :func:`customer_from_row`: a consent record is never dropped.
+
+    Returns
+    -------
+    tuple of (Customer, tuple of FieldIssue)
+
+    Raises
+    ------
+    ValidationError
+        As :func:`customer_from_row` for the strict fields, and ``invalid_region`` or
+        ``invalid_timezone`` for a bad ``default_region`` or ``default_time_zone``.
+
+    Examples
+    --------
+    >>> card, issues = customer_from_row_with_issues(
+    ...     {"customer_id": "c-1", "phones": ["030 1234567", "12"], "time_zone": "Berlin"},
+    ...     default_region="DE")
+    >>> card.phones, card.time_zone
+    (('+49301234567',), None)
+    >>> [(issue.field, issue.reason, issue.position) for issue in issues]
+    [('phones', 'invalid_phone', 2), ('time_zone', 'invalid_timezone', None)]
+    """
+    region = _check_region(default_region)
+    fallback_zone = None if default_time_zone is None else normalize_time_zone(default_time_zone)
+    issues: list[FieldIssue] = []
+
+    def usable(field: str, normalize: Callable[[object], str]) -> list[str]:
+        kept: list[str] = []
+        values = _sequence(_row_text(row, field) or (), field=field, reason=f"invalid_{field[:-1]}")
+        for position, value in enumerate(values, start=1):
+            try:
+                kept.append(normalize(value))
+            except ValidationError as error:
+                issues.append(FieldIssue(field, error.reason or f"invalid_{field[:-1]}", position))
+        return kept
+
+    phones = usable("phones", lambda text: normalize_phone(text, default_region=region))
+    emails = usable("emails", normalize_email)
+    time_zone = _row_text(row, "time_zone")
+    if time_zone is not None:
+        try:
+            time_zone = normalize_time_zone(time_zone)
+        except ValidationError:
+            issues.append(FieldIssue("time_zone", "invalid_timezone"))
+            time_zone = fallback_zone
+    try:
+        birthday = _row_birthday(row)
+        _check_birthday(birthday)
+    except ValidationError:
+        issues.append(FieldIssue("birthday", "invalid_birthday"))
+        birthday = None
+    cleaned = {
+        **row,
+        "phones": phones,
+        "emails": emails,
+        "time_zone": time_zone,
+        "birthday": birthday,
+    }
+    return customer_from_row(cleaned, assume_tz=assume_tz), tuple(issues)

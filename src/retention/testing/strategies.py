@@ -37,9 +37,9 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
     _iana_zones,
 )
 
@@ -190,29 +190,29 @@ def raw_phone_numbers() -> st.SearchStrategy[tuple[str, str]]:
 def consents(
     *,
     channels: st.SearchStrategy[ChannelKind] | None = None,
-    topics: st.SearchStrategy[Topic] | None = None,
+    purposes: st.SearchStrategy[Purpose] | None = None,
 ) -> st.SearchStrategy[Consent]:
-    """Draw consent records (any channel, topic, decision and time; some with a subtopic)."""
+    """Draw consent records (any channel, purpose, decision and time; some with a topic)."""
     channel_strategy = channels if channels is not None else st.sampled_from(ChannelKind)
-    topic_strategy = topics if topics is not None else st.sampled_from(Topic)
+    purpose_strategy = purposes if purposes is not None else st.sampled_from(Purpose)
 
     @st.composite
     def build(draw: st.DrawFn) -> Consent:
-        topic = draw(topic_strategy)
-        subtopic = (
+        purpose = draw(purpose_strategy)
+        topic = (
             draw(st.none() | st.sampled_from(["promotions", "replenishment", "news"]))
-            if topic is Topic.MARKETING
+            if purpose is Purpose.MARKETING
             else None
         )
         return Consent(
             channel=draw(channel_strategy),
-            topic=topic,
+            purpose=purpose,
             granted=draw(st.booleans()),
             recorded_at=draw(aware_datetimes()),
             source=draw(
                 st.none() | st.sampled_from(["checkout", "signup_form", "unsubscribe_link"])
             ),
-            subtopic=subtopic,
+            topic=topic,
         )
 
     return build()
@@ -251,6 +251,7 @@ def customers(*, customer_id: st.SearchStrategy[str] | None = None) -> st.Search
         ),
         birthday=st.none() | st.dates(min_value=date(1920, 1, 1), max_value=date(2015, 12, 31)),
         time_zone=st.none() | time_zones(),
+        language=st.none() | st.sampled_from(["de", "en-GB", "ru", "zh-Hant-TW", "es-419"]),
         preferred_channels=st.lists(st.sampled_from(ChannelKind), max_size=3).map(tuple),
         consents=st.lists(consents(), max_size=4).map(tuple),
         acquisition_source=st.none() | st.sampled_from(["referral", "instagram_ad", "store"]),
