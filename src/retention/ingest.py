@@ -915,9 +915,11 @@ class _Ingestor:
         rows = flags.ok & (canonical["kind"] == "purchase").to_numpy(dtype=bool)
         if not rows.any():
             return
-        present = canonical.loc[rows, ["currency", "line"]].drop_duplicates("currency")
-        for code, line in zip(present["currency"], present["line"], strict=True):
-            self.currencies.setdefault(str(code), int(line))
+        codes = canonical["currency"].to_numpy(dtype=object)[rows]
+        for code in pd.unique(codes):
+            if code not in self.currencies:
+                lines = canonical["line"].to_numpy()[rows]
+                self.currencies[str(code)] = int(lines[codes == code][0])
         if len(self.currencies) > 1:
             ordered = sorted(self.currencies.items(), key=lambda item: item[1])
             names = ", ".join(code for code, _ in ordered)
@@ -1175,7 +1177,7 @@ class _Ingestor:
         transactions, refund_quarantine = self._resolve_refunds(transactions)
         pieces = [part for part in (*self.quarantined, refund_quarantine) if len(part)]
         if pieces:
-            quarantine = _typed_quarantine(pd.concat(pieces, ignore_index=True))
+            quarantine = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
             quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
         else:
             quarantine = _empty_quarantine()
