@@ -21,7 +21,7 @@ from retention.exceptions import (
     SchemaError,
     ValidationError,
 )
-from retention.ingest import QUARANTINE_COLUMNS, REASONS, TRANSACTION_COLUMNS
+from retention.ingest import QUARANTINE_COLUMNS, REASONS, TRANSACTION_COLUMNS, DatedRates
 from retention.testing import strategies as rst
 
 COLUMNS = {"customer_id_col": "customer", "datetime_col": "paid_at", "monetary_value_col": "total"}
@@ -977,3 +977,49 @@ def test_ing_06_object_column_of_python_datetimes():
         pd.Timestamp("2024-03-01 10:00", tz="UTC"),
         pd.Timestamp("2024-03-01 15:00", tz="UTC"),
     ]
+
+
+def test_tim_03_dated_rates_convert_exactly_and_keep_the_originals():
+    rates = DatedRates(
+        "EUR",
+        pd.DataFrame(
+            {
+                "date": ["2024-01-01", "2024-06-01", "2024-01-01"],
+                "currency": ["USD", "USD", "JPY"],
+                "rate": ["0.9", "0.8", Decimal("0.0061")],
+            }
+        ),
+    )
+    source = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c", "d", "e", "f"],
+            "paid_at": [
+                "2024-03-01T00:00Z",
+                "2024-07-01T00:00Z",
+                "2023-12-31T00:00Z",
+                "2024-03-01T00:00Z",
+                "2024-03-01T00:00Z",
+                "2020-01-01T00:00Z",
+            ],
+            "total": ["10.00", "10.00", "10.00", "0.05", "1000", "7.00"],
+            "cur": ["USD", "USD", "USD", "USD", "JPY", "EUR"],
+        }
+    )
+    result = run(source, currency_col="cur", currency=None, converter=rates)
+    tx = result.transactions
+    assert tx["amount_minor"].tolist() == [900, 800, 4, 610, 700]  # 4.5 cents: half to even
+    assert tx["currency"].unique().tolist() == ["EUR"]
+    assert tx["original_amount_minor"].tolist() == [1000, 1000, 5, 1000, 700]
+    assert tx["original_currency"].tolist() == ["USD", "USD", "USD", "JPY", "EUR"]
+    assert reasons(result) == {3: "no_exchange_rate"}
+
+
+def test_tim_03_rates_are_validated():
+    with pytest.raises(ValidationError, match="positive"):
+        DatedRates(
+            "EUR", pd.DataFrame({"date": ["2024-01-01"], "currency": ["USD"], "rate": ["-1"]})
+        )
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        DatedRates("EURO", pd.DataFrame({"date": [], "currency": [], "rate": []}))
+    with pytest.raises(SchemaError, match="rate"):
+        DatedRates("EUR", pd.DataFrame({"date": ["2024-01-01"], "currency": ["USD"]}))

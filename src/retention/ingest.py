@@ -56,6 +56,7 @@ from retention._parsing import (
     parse_timestamp_text,
     text_dtype,
 )
+from retention._rates import DatedRates
 from retention._validation import require_aware, require_columns
 from retention.exceptions import (
     DuplicateError,
@@ -78,6 +79,7 @@ __all__ = [
     "REASONS",
     "TRANSACTION_COLUMNS",
     "CurrencyConverter",
+    "DatedRates",
     "IngestReport",
     "IngestResult",
     "ingest",
@@ -1508,10 +1510,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         boundary with ``report.status == "interrupted"`` (Ctrl-C during a chunk does the
         same, dropping the chunk in flight whole).
     converter
-        A :class:`CurrencyConverter` with dated rates.  Without it, purchases in more
-        than one currency raise :class:`~retention.exceptions.MixedCurrencyError`; with
-        it, ``amount_minor``/``currency`` hold converted values and
-        ``original_amount_minor``/``original_currency`` the values as read.
+        A :class:`CurrencyConverter` with dated rates, such as :class:`DatedRates`.
+        Without it, purchases in more than one currency raise
+        :class:`~retention.exceptions.MixedCurrencyError`; with it, ``amount_minor`` and
+        ``currency`` hold converted values and ``original_amount_minor`` and
+        ``original_currency`` the values as read.
 
     Returns
     -------
