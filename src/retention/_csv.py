@@ -25,7 +25,7 @@ import pandas as pd
 from retention.exceptions import IngestAbortedError, SchemaError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
     from numpy.typing import NDArray
@@ -143,16 +143,25 @@ class CsvReader:
         The field separator (one character).
     chunksize
         Records per chunk.
+    columns
+        The columns to return (all when ``None``); the others are still counted.
     block_size
         Bytes read at a time.
     """
 
     def __init__(
-        self, path: Path, *, sep: str, chunksize: int, block_size: int = BLOCK_SIZE
+        self,
+        path: Path,
+        *,
+        sep: str,
+        chunksize: int,
+        columns: Sequence[str] | None = None,
+        block_size: int = BLOCK_SIZE,
     ) -> None:
         self.path = path
         self.sep = sep
         self.chunksize = chunksize
+        self.columns = None if columns is None else list(columns)
         self.block_size = block_size
         self.header: list[str] = []
         self._header_line = 0
@@ -318,8 +327,9 @@ class CsvReader:
     def _parse(
         self, data: bytes, starts: NDArray[np.int64], ends: NDArray[np.int64]
     ) -> pd.DataFrame:
+        wanted = self.header if self.columns is None else self.columns
         if not len(starts):
-            return pd.DataFrame({name: pd.Series([], dtype=str) for name in self.header})
+            return pd.DataFrame({name: pd.Series([], dtype=str) for name in wanted})
         # join contiguous runs of good records (one slice per run, not per record)
         breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
         run_starts = starts[np.concatenate(([0], breaks))]
@@ -330,6 +340,7 @@ class CsvReader:
             sep=self.sep,
             header=None,
             names=self.header,
+            usecols=wanted,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -349,5 +360,5 @@ class CsvReader:
                     f"{self._header_line}; check that quotes follow RFC 4180"
                 )
                 raise SchemaError(msg)
-            frame = pd.DataFrame(rows, columns=self.header, dtype=str)
-        return frame
+            frame = pd.DataFrame(rows, columns=self.header, dtype=str)[wanted]
+        return frame[wanted]

@@ -1615,7 +1615,9 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
             require_columns(schema, frame_name=file_name, **wanted)
             chunks = _parquet_chunks(path, needed, chunksize or DEFAULT_CHUNKSIZE)
         else:
-            reader = CsvReader(path, sep=sep, chunksize=chunksize or DEFAULT_CHUNKSIZE)
+            reader = CsvReader(
+                path, sep=sep, chunksize=chunksize or DEFAULT_CHUNKSIZE, columns=needed
+            )
             header = reader.read_header()
             schema = pd.DataFrame(columns=header)
             require_columns(schema, frame_name=file_name, **wanted)
