@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 import retention as rt
 from retention import _csv as csv_module
 from retention._csv import CsvReader
-from retention.exceptions import IngestAbortedError, NaiveTimestampError, SchemaError
+from retention.exceptions import (
+    IngestAbortedError,
+    NaiveTimestampError,
+    SchemaError,
+    ValidationError,
+)
 from retention.testing import strategies as rst
 
 if TYPE_CHECKING:
@@ -347,3 +352,25 @@ def test_a_quote_that_never_closes_stops_the_read(tmp_path, monkeypatch):
     path = write(tmp_path, 'customer,paid_at,total\nc0,2024-01-05T10:00:00Z,"1\n' + rows)
     with pytest.raises(IngestAbortedError, match="line 2"):
         rt.ingest(path, **COLUMNS, currency="EUR", max_bad_ratio=None)
+
+
+def test_ing_13_other_ascii_compatible_encodings_are_declared(tmp_path):
+    name = "\u0410\u043d\u043d\u0430"  # Anna in Cyrillic
+    content = f'покупатель,paid_at,total\n{name},2024-01-05T10:00:00Z,"1 234,50"\n'.encode("cp1251")
+    path = write(tmp_path, content)
+    result = rt.ingest(
+        path,
+        customer_id_col="покупатель",
+        datetime_col="paid_at",
+        monetary_value_col="total",
+        currency="RUB",
+        decimal=",",
+        thousands=" ",
+        encoding="cp1251",
+    )
+    assert result.transactions["customer_id"].tolist() == [name]
+    assert result.transactions["amount_minor"].tolist() == [123450]
+    with pytest.raises(SchemaError, match="utf-8"):
+        run(path)
+    with pytest.raises(ValidationError, match="ASCII-compatible"):
+        run(path, encoding="utf-16")

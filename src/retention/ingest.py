@@ -34,6 +34,7 @@ size; returning frames, as now, holds the result in memory.
 
 from __future__ import annotations
 
+import codecs
 import zoneinfo
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -1316,6 +1317,7 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
     chunksize: object,
     max_bad_ratio: float | None,
     sep: str,
+    encoding: str,
     converter: object,
 ) -> None:
     if currency is None and currency_col is None:
@@ -1365,6 +1367,7 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
     if len(sep) != 1 or not sep.isascii() or sep in {'"', "\n", "\r"}:
         msg = f"sep must be one ASCII character other than a quote or newline, got {sep!r}"
         raise ValidationError(msg)
+    _check_encoding(encoding)
     if converter is not None:
         if not isinstance(converter, CurrencyConverter):
             msg = "converter must have a currency attribute and a convert(...) method"
@@ -1372,6 +1375,22 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
         if not is_known_currency(str(converter.currency)):
             msg = f"converter.currency {converter.currency!r} is not an ISO 4217 code"
             raise ValidationError(msg)
+
+
+def _check_encoding(encoding: str) -> None:
+    """Accept encodings in which newline, quote and ASCII separators are single bytes."""
+    sample = '\n\r",;|\t 0123456789.-+abcXYZ'
+    try:
+        codecs.lookup(encoding)
+        ascii_compatible = sample.encode(encoding) == sample.encode("ascii")
+    except (LookupError, UnicodeError):
+        ascii_compatible = False
+    if not ascii_compatible:
+        msg = (
+            f"encoding={encoding!r} is not an ASCII-compatible text encoding; use 'utf-8' "
+            "(the default), 'cp1251', 'latin-1' or another one that keeps ASCII as is"
+        )
+        raise ValidationError(msg, field="encoding")
 
 
 def _as_instant(value: datetime | date, *, name: str) -> datetime:
@@ -1429,6 +1448,7 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     max_bad_ratio: float | None = 0.5,
     sep: str = ",",
+    encoding: str = "utf-8",
     progress: bool | Callable[[int, int | None, str], object] = False,
     cancel: Callable[[], bool] | None = None,
     converter: CurrencyConverter | None = None,
@@ -1501,7 +1521,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         quarantined, stop with :class:`~retention.exceptions.IngestAbortedError` naming
         the top reasons (a wrong separator or encoding).  ``None`` disables the check.
     sep
-        CSV field separator.
+        CSV field separator (one ASCII character).
+    encoding
+        The CSV file's encoding: UTF-8 by default (a byte-order mark is accepted), or
+        another ASCII-compatible one such as ``"cp1251"`` or ``"latin-1"``.  Bytes that
+        do not decode are never replaced: the record is ``invalid_encoding``.
     progress
         ``True`` shows a tqdm bar (the ``cli`` extra); a callable is called as
         ``progress(rows_done, total_rows_or_None, stage)`` after every chunk.
@@ -1570,6 +1594,7 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         chunksize=chunksize,
         max_bad_ratio=max_bad_ratio,
         sep=sep,
+        encoding=encoding,
         converter=converter,
     )
     as_of_utc = None if as_of is None else _as_instant(as_of, name="as_of")
@@ -1616,7 +1641,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
             chunks = _parquet_chunks(path, needed, chunksize or DEFAULT_CHUNKSIZE)
         else:
             reader = CsvReader(
-                path, sep=sep, chunksize=chunksize or DEFAULT_CHUNKSIZE, columns=needed
+                path,
+                sep=sep,
+                chunksize=chunksize or DEFAULT_CHUNKSIZE,
+                columns=needed,
+                encoding=encoding,
             )
             header = reader.read_header()
             schema = pd.DataFrame(columns=header)
