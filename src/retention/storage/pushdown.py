@@ -384,7 +384,8 @@ def rfm_scores_statement(summary: sa.Subquery, *, bins: int) -> sa.Select[Any]:
     :func:`retention.segmentation.rfm_scores` (pandas ``rank(method="max", pct=True)``),
     recency ranked on ``recency - T`` so that a more recent customer scores higher.
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+    given: object = bins
+    if isinstance(given, bool) or not isinstance(given, int) or given < 2:
         msg = f"bins must be a whole number of at least 2, got {bins!r}"
         raise ValidationError(msg)
 
