@@ -4,15 +4,59 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
+from retention import load_cdnow_sample
 from retention.cli import main
 
 
-def test_demo_runs_and_writes_the_summary(tmp_path, capsys):
+def test_demo_runs_the_whole_pipeline_and_writes_every_table(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
     summary = pd.read_csv(tmp_path / "demo" / "summary.csv", dtype={"customer_id": str})
     assert len(summary) == 2357
-    assert "repeat buyers: 1,139 of 2,357" in capsys.readouterr().out
+    assert "repeat buyers: 1,139 of 2,357" in out
+    assert "rows read 6,919: accepted 6,919" in out
+    assert "LL -9582.4" in out  # the published BG/NBD fit
+    for name in ("segments.csv", "forecast.csv", "kpi.csv", "cohorts.csv", "transactions.parquet"):
+        assert (tmp_path / "demo" / name).exists(), name
+    segments = pd.read_csv(tmp_path / "demo" / "segments.csv")
+    assert segments["regularity"].notna().all()
+    assert segments["segment"].notna().all()
+
+
+@pytest.fixture
+def cdnow_csv(tmp_path):
+    path = tmp_path / "cdnow.csv"
+    load_cdnow_sample().to_csv(path, index=False)
+    return path
+
+
+def test_segment_forecast_and_kpi_commands(cdnow_csv, tmp_path, capsys):
+    common = [str(cdnow_csv), "--as-of", "1998-07-01"]
+    assert main(["segment", *common, "-o", str(tmp_path / "seg.parquet")]) == 0
+    segments = pd.read_parquet(tmp_path / "seg.parquet")
+    assert len(segments) == 2357
+    assert set(segments["regularity"]) == {"REGULAR", "PERIODIC", "ERRATIC", "ONE_TIME"}
+    status = main(
+        [
+            "forecast",
+            str(cdnow_csv),
+            "--observation-period-end",
+            "1997-09-30",
+            "-o",
+            str(tmp_path / "forecast.csv"),
+            "--params",
+            str(tmp_path / "params.json"),
+        ]
+    )
+    assert status == 0
+    assert "BetaGeoModel: r=0.2426, alpha=4.414, a=0.7929, b=2.426" in capsys.readouterr().out
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert forecast["probability_alive"].between(0, 1).all()
+    assert (forecast["clv"] >= 0).all()
+    assert main(["kpi", *common, "--period", "Q", "-o", str(tmp_path / "kpi.json")]) == 0
+    assert "active_customers" in (tmp_path / "kpi.json").read_text()
 
 
 def test_summary_command_writes_each_format(tmp_path):
