@@ -14,7 +14,7 @@ AS_OF = rst.OBSERVATION_PERIOD_END
 
 
 def transaction_frames(**kwargs):
-    return rst.transaction_frames(**kwargs)
+    return rst.purchase_logs(**kwargs)
 
 
 def summaries(**kwargs):

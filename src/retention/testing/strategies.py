@@ -61,6 +61,7 @@ __all__ = [
     "items",
     "order_ids",
     "phone_numbers",
+    "purchase_logs",
     "purchases",
     "raw_phone_numbers",
     "segments",
@@ -335,19 +336,19 @@ def segments() -> st.SearchStrategy[Segment]:
     )
 
 
-#: Column keywords of the frames drawn by :func:`transaction_frames`.
+#: Column keywords of the frames drawn by :func:`purchase_logs`.
 COLUMN_NAMES: dict[str, str] = {
     "customer_id_col": "customer_id",
     "datetime_col": "date",
     "monetary_value_col": "amount",
 }
 
-#: End of the period :func:`transaction_frames` draws from (naive, calendar time).
+#: End of the period :func:`purchase_logs` draws from (naive, calendar time).
 OBSERVATION_PERIOD_END = pd.Timestamp("2024-12-31")
 _FRAME_START = pd.Timestamp("2024-01-01")
 
 
-def transaction_frames(
+def purchase_logs(
     *, min_customers: int = 1, max_customers: int = 12, max_rows: int = 40
 ) -> st.SearchStrategy[pd.DataFrame]:
     """Draw small naive purchase logs within 2024, with repeats and same-day purchases.
