@@ -379,3 +379,12 @@ def test_an_ingest_result_and_its_canonical_frame_give_the_same_cycles():
     # the refund row is not a purchase: a bought on days 0, 10 and 30
     assert from_result.loc["a", "purchases"] == 3
     assert from_result.loc["a", "median_interval"] == 15.0
+
+
+def test_the_index_is_customer_id_whatever_the_column_is_called():
+    frame = BOUNDARY.rename(columns={"customer_id": "client", "date": "paid_at"})
+    cycles = repurchase_cycles(
+        frame, as_of="2024-12-31", customer_id_col="client", datetime_col="paid_at"
+    )
+    assert cycles.index.name == "customer_id"
+    assert_frame_equal(cycles, repurchase_cycles(BOUNDARY, as_of="2024-12-31"))

@@ -337,7 +337,7 @@ def factorize_sorted(values: pd.Series) -> tuple[NDArray[np.int64], pd.Index]:
     (no hashing); otherwise hashing first and sorting only the uniques beats sorting
     every row.
     """
-    if pd.api.types.is_integer_dtype(values.dtype) and len(values):
+    if pd.api.types.is_signed_integer_dtype(values.dtype) and len(values):
         raw = values.to_numpy(dtype=np.int64)
         low, high = int(raw.min()), int(raw.max())
         if high - low < 4 * len(raw) + 1024:

@@ -336,7 +336,7 @@ time_unit, tz, kind_col, refund_of_col
     action = np.where(churned, np.where(failed >= max_attempts, 2, 1), 0).astype(np.int8)
     segment_values = pd.Categorical.from_codes(codes, categories=labels)
     index = prepared.customer_ids.copy()
-    index.name = customer_id_col
+    index.name = "customer_id"
     result = pd.DataFrame(
         {
             "segment": segment_values,

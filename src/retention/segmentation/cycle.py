@@ -145,7 +145,9 @@ def repurchase_cycles(
     Returns
     -------
     pandas.DataFrame
-        Indexed by customer id (and category), sorted, with columns
+        Indexed by ``customer_id`` (whatever ``customer_id_col`` is called, as
+        :func:`retention.rfm_summary`), plus the category level with ``category_col``;
+        sorted, with columns
 
         - ``purchases``: distinct purchase periods; ``intervals`` = purchases - 1;
         - ``first_purchase``, ``last_purchase``: start of the first and last period;
@@ -270,7 +272,7 @@ def _units(
     n_customers = len(prepared.customer_ids)
     if category_col is None or prepared.categories is None:
         units = prepared.customer_ids.copy()
-        units.name = prepared.customer_id_col
+        units.name = "customer_id"  # like rfm_summary, whatever the column is called
         customers = np.arange(n_customers, dtype=np.int64)
         return units, prepared.customer_codes, customers, None, None
     category_codes, category_values = pd.factorize(prepared.categories, sort=True)
@@ -284,7 +286,7 @@ def _units(
             prepared.customer_ids.take(unit_customer),
             pd.Index(category_values).take(unit_category),
         ],
-        names=[prepared.customer_id_col, category_col],
+        names=["customer_id", category_col],
     )
     return (
         units,

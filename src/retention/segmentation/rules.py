@@ -550,6 +550,6 @@ def _wide_counts(
     columns = [f"{prefix}{label}" for label in labels]
     return pd.DataFrame(
         counts[:, : len(labels)],
-        index=pd.Index(customers, name=customer_id_col),
+        index=pd.Index(customers, name="customer_id"),
         columns=columns,
     )
