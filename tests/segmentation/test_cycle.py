@@ -388,3 +388,22 @@ def test_the_index_is_customer_id_whatever_the_column_is_called():
     )
     assert cycles.index.name == "customer_id"
     assert_frame_equal(cycles, repurchase_cycles(BOUNDARY, as_of="2024-12-31"))
+
+
+@pytest.mark.parametrize(
+    ("gaps", "median", "mad"),
+    [
+        ([40, 10, 90], 40.0, 30.0),  # deviations 0, 30, 50
+        ([20, 5, 40, 9], 14.5, 7.5),  # deviations 5.5, 5.5, 9.5, 25.5
+        ([7, 7, 7, 7, 70], 7.0, 0.0),
+        ([1, 2, 3, 4, 5, 100], 3.5, 1.5),  # deviations 0.5, 0.5, 1.5, 1.5, 2.5, 96.5
+    ],
+)
+def test_median_and_mad_of_three_four_and_more_intervals(gaps, median, mad):
+    days = np.cumsum([0, *gaps])
+    frame = pd.DataFrame(
+        {"customer_id": "x", "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")}
+    )
+    cycles = repurchase_cycles(frame, as_of="2025-12-31")
+    assert cycles.loc["x", "median_interval"] == median
+    assert cycles.loc["x", "mad_interval"] == mad

@@ -327,6 +327,47 @@ def intervals_of(
     return unit[1:][same_unit], (period[1:] - period[:-1])[same_unit]
 
 
+_SORTED_FROM = 5  # units with 3 or 4 intervals use sorting networks instead of sorts
+
+
+def _compare_exchange(values: list[NDArray[np.int64]], first: int, second: int) -> None:
+    low = np.minimum(values[first], values[second])
+    values[second] = np.maximum(values[first], values[second])
+    values[first] = low
+
+
+def _small_median_and_mad(
+    gaps: NDArray[np.int64],
+    intervals: NDArray[np.int64],
+    gap_starts: NDArray[np.int64],
+    median: NDArray[np.float64],
+    mad: NDArray[np.float64],
+) -> None:
+    """Fill median and MAD of units with three or four intervals, column-wise.
+
+    Sorted a <= b <= c: median b, MAD min(b - a, c - b).  Sorted a <= b <= c <= d:
+    median m = (b + c) / 2; the deviations sorted are (c - b) / 2 twice, then
+    min(m - a, d - m), so the MAD is ((c - b) / 2 + min(m - a, d - m)) / 2.
+    """
+    units = np.flatnonzero(intervals == 3)
+    if len(units):
+        first = gap_starts[units]
+        v = [gaps[first], gaps[first + 1], gaps[first + 2]]
+        for pair in ((0, 1), (1, 2), (0, 1)):
+            _compare_exchange(v, *pair)
+        median[units] = v[1]
+        mad[units] = np.minimum(v[1] - v[0], v[2] - v[1])
+    units = np.flatnonzero(intervals == 4)
+    if len(units):
+        first = gap_starts[units]
+        v = [gaps[first], gaps[first + 1], gaps[first + 2], gaps[first + 3]]
+        for pair in ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2)):
+            _compare_exchange(v, *pair)
+        middle = (v[1] + v[2]) / 2.0
+        median[units] = middle
+        mad[units] = ((v[2] - v[1]) / 2.0 + np.minimum(middle - v[0], v[3] - middle)) / 2.0
+
+
 def _median_and_mad(
     gaps: NDArray[np.int64],
     intervals: NDArray[np.int64],
@@ -336,19 +377,22 @@ def _median_and_mad(
     """Median and median absolute deviation of each unit's intervals.
 
     One or two intervals have closed forms (median = mean; MAD 0 or half the
-    difference); only units with three or more intervals need the within-unit sorts.
+    difference), three or four go through sorting networks; only units with five or
+    more intervals need the within-unit sorts.
     """
     median = np.where(intervals > 0, mean, np.nan)
     mad = np.where(intervals > 0, 0.0, np.nan)
     pairs = np.flatnonzero(intervals == 2)
     first_of_pair = gap_starts[pairs]
     mad[pairs] = np.abs(gaps[first_of_pair] - gaps[first_of_pair + 1]) / 2.0
-    many_units = np.flatnonzero(intervals >= 3)
+    _small_median_and_mad(gaps, intervals, gap_starts, median, mad)
+    many_units = np.flatnonzero(intervals >= _SORTED_FROM)
     if len(many_units) == 0:
         return median, mad
     counts = intervals[many_units]
     starts = np.cumsum(counts) - counts
-    selected = np.repeat(intervals >= 3, intervals)  # gaps are grouped by unit, in order
+    # gaps are grouped by unit, in order
+    selected = np.repeat(intervals >= _SORTED_FROM, intervals)
     values = gaps[selected]
     compact = np.repeat(np.arange(len(many_units), dtype=np.int64), counts)
     low = starts + (counts - 1) // 2
