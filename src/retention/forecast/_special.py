@@ -97,26 +97,17 @@ def frequency_levels(data: Mapping[str, FloatArray]) -> tuple[FloatArray, NDArra
 def _bracket(
     t: FloatArray, r: FloatArray, alpha: FloatArray, a: FloatArray, b: FloatArray
 ) -> FloatArray:
-    """Eq. 7 of Fader, Hardie & Lee (2005), in whichever of two forms has no cancellation.
+    """Eq. 7 of Fader, Hardie & Lee (2005) after an Euler transformation.
 
-    ``(a+b-1)/(a-1) * [1 - (1-z)^r 2F1(r, b; a+b-1; z)]`` with ``z = t/(alpha+t)``; by
-    Euler's transformation ``(1-z)^r 2F1(r, b; c; z) = (1-z)^(a-1) 2F1(c-r, a-1; c; z)``
-    (``c = a+b-1``).  The second form never multiplies a huge hypergeometric value by a tiny
-    power and is used when ``c - r > -1``; otherwise its series alternates in sign, and the
-    first form (all terms positive) is used.  Non-finite results are left to the caller.
+    ``(a+b-1)/(a-1) * [1 - (1-z)^r 2F1(r, b; c; z)]`` with ``z = t/(alpha+t)`` and
+    ``c = a+b-1`` equals ``c/(a-1) * [1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z)]``; the second
+    form never multiplies a huge hypergeometric value by a tiny power.  Callers use it only
+    where ``c - r > -1``, so that its series does not alternate in sign.
     """
     z = t / (alpha + t)
     c = a + b - 1
-    euler = c - r > -1
-    log_part = np.empty_like(z)
-    log_part[euler] = (a[euler] - 1) * np.log1p(-z[euler]) + np.log(
-        hyp2f1(c[euler] - r[euler], a[euler] - 1, c[euler], z[euler])
-    )
-    plain = ~euler
-    log_part[plain] = r[plain] * np.log1p(-z[plain]) + np.log(
-        hyp2f1(r[plain], b[plain], c[plain], z[plain])
-    )
-    inner = -np.expm1(log_part)
+    hyp = hyp2f1(c - r, a - 1, c, z)
+    inner = -np.expm1((a - 1) * np.log1p(-z) + np.log(hyp))
     return np.asarray(c / (a - 1) * inner, dtype=np.float64)
 
 
@@ -155,7 +146,8 @@ def bg_expected_new(
 
     All arguments broadcast.  Where ``a`` is within 1e-4 of 1 (a removable 0/0) the value is
     the mean of the values at ``a -/+ 1e-4``; where ``a + b <= 1`` (no hypergeometric form)
-    it is computed by quadrature over the dropout probability.
+    or ``r >= a + b`` (only cancelling forms), it is computed by quadrature over the dropout
+    probability.
     """
     t_, r_, alpha_, a_, b_ = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (t, r, alpha, a, b))
@@ -163,7 +155,9 @@ def bg_expected_new(
     result = np.zeros(t_.shape, dtype=np.float64)
     positive = t_ > 0
     near_one = np.abs(a_ - 1) < _A_NEAR_ONE
-    no_closed_form = a_ + b_ <= 1 + 1e-9
+    # No usable closed form: c = a+b-1 <= 0 (no 2F1), or c - r <= -1 (an alternating series
+    # whose cancellation, like SciPy's transformations near z = 1, loses accuracy).
+    no_closed_form = (a_ + b_ <= 1 + 1e-9) | (a_ + b_ - 1 - r_ <= -1 + _A_NEAR_ONE)
     plain = positive & ~near_one & ~no_closed_form
     with np.errstate(divide="ignore", invalid="ignore"):
         result[plain] = _bracket(t_[plain], r_[plain], alpha_[plain], a_[plain], b_[plain])
