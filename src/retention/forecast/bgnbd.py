@@ -80,7 +80,7 @@ class BetaGeoModel(TransactionModel):
     >>> model = BetaGeoModel.from_dict({"model": "BetaGeoModel", "format": 1,
     ...     "params": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}})
     >>> model.expected_purchases(39, summary).round(3).to_dict()
-    {'a': 1.226, 'b': 0.154}
+    {'a': 1.226, 'b': 0.195}
     """
 
     _param_names = ("r", "alpha", "a", "b")

@@ -75,7 +75,7 @@ class GammaGammaModel(BaseModel):
     >>> summary = pd.DataFrame({"frequency": [2.0, 0.0], "monetary_value": [50.0, 0.0]},
     ...                        index=["a", "b"])
     >>> model.expected_spend(summary).round(2).to_dict()
-    {'a': 42.53, 'b': 35.22}
+    {'a': 47.34, 'b': 35.22}
     """
 
     _param_names = ("p", "q", "v")
