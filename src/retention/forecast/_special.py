@@ -64,15 +64,16 @@ def _series(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> Float
 
 
 def hyp2f1(a: ArrayLike, b: ArrayLike, c: ArrayLike, z: ArrayLike) -> FloatArray:
-    """Gauss ``2F1(a, b; c; z)`` for ``0 <= z < 1``, broadcast.
+    """Gauss ``2F1(a, b; c; z)`` for ``0 <= z < 1`` where it is positive, broadcast.
 
-    SciPy's ``hyp2f1`` is accurate in this region where it returns a finite value, but it
-    returns ``inf`` in parts of it (large ``c`` with ``z`` near 1: ``2F1(1, 2; 101; 0.91)``);
-    those values are recomputed from the power series.
+    SciPy's ``hyp2f1`` returns ``inf``, or even negative values, in parts of this region
+    (large parameters with ``z`` near 1: ``2F1(1, 2; 101; 0.91)``); such values are
+    recomputed from the power series.
     """
     a_, b_, c_, z_ = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
     values = np.array(special.hyp2f1(a_, b_, c_, z_), dtype=np.float64)
-    failed = ~np.isfinite(values) & (z_ < 1)
+    # Every caller takes the logarithm of a positive 2F1: anything else is a failure too.
+    failed = ~(np.isfinite(values) & (values > 0)) & (z_ < 1)
     if failed.any():
         values[failed] = _series(a_[failed], b_[failed], c_[failed], z_[failed])
     return values
@@ -97,17 +98,26 @@ def frequency_levels(data: Mapping[str, FloatArray]) -> tuple[FloatArray, NDArra
 def _bracket(
     t: FloatArray, r: FloatArray, alpha: FloatArray, a: FloatArray, b: FloatArray
 ) -> FloatArray:
-    """Eq. 7 of Fader, Hardie & Lee (2005) after an Euler transformation.
+    """Eq. 7 of Fader, Hardie & Lee (2005), in a form whose series converges at ``z = 1``.
 
-    ``(a+b-1)/(a-1) * [1 - (1-z)^r 2F1(r, b; c; z)]`` with ``z = t/(alpha+t)`` and
-    ``c = a+b-1`` equals ``c/(a-1) * [1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z)]``; the second
-    form never multiplies a huge hypergeometric value by a tiny power.  Callers use it only
-    where ``c - r > -1``, so that its series does not alternate in sign.
+    ``c/(a-1) * [1 - (1-z)^r 2F1(r, b; c; z)]`` with ``z = t/(alpha+t)`` and
+    ``c = a+b-1``.  When ``a > r + 1`` that 2F1 has positive terms and stays bounded as
+    ``z -> 1``, and it is used as it is; otherwise Euler's transformation gives
+    ``c/(a-1) * [1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z)]``, whose 2F1 is bounded then
+    (callers use it only where ``c - r > -1``, so that its series does not alternate).
     """
     z = t / (alpha + t)
     c = a + b - 1
-    hyp = hyp2f1(c - r, a - 1, c, z)
-    inner = -np.expm1((a - 1) * np.log1p(-z) + np.log(hyp))
+    log_part = np.empty_like(z)
+    plain = a - 1 - r > 0
+    log_part[plain] = r[plain] * np.log1p(-z[plain]) + np.log(
+        hyp2f1(r[plain], b[plain], c[plain], z[plain])
+    )
+    euler = ~plain
+    log_part[euler] = (a[euler] - 1) * np.log1p(-z[euler]) + np.log(
+        hyp2f1(c[euler] - r[euler], a[euler] - 1, c[euler], z[euler])
+    )
+    inner = -np.expm1(log_part)
     return np.asarray(c / (a - 1) * inner, dtype=np.float64)
 
 
@@ -146,8 +156,8 @@ def bg_expected_new(
 
     All arguments broadcast.  Where ``a`` is within 1e-4 of 1 (a removable 0/0) the value is
     the mean of the values at ``a -/+ 1e-4``; where ``a + b <= 1`` (no hypergeometric form)
-    or ``r >= a + b`` (only cancelling forms), it is computed by quadrature over the dropout
-    probability.
+    or both forms would cancel, or a result breaks the model's bounds, it is computed by
+    quadrature over the dropout probability.
     """
     t_, r_, alpha_, a_, b_ = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (t, r, alpha, a, b))
@@ -157,7 +167,9 @@ def bg_expected_new(
     near_one = np.abs(a_ - 1) < _A_NEAR_ONE
     # No usable closed form: c = a+b-1 <= 0 (no 2F1), or c - r <= -1 (an alternating series
     # whose cancellation, like SciPy's transformations near z = 1, loses accuracy).
-    no_closed_form = (a_ + b_ <= 1 + 1e-9) | (a_ + b_ - 1 - r_ <= -1 + _A_NEAR_ONE)
+    no_closed_form = (a_ + b_ <= 1 + 1e-9) | (
+        (a_ - 1 - r_ <= 0) & (a_ + b_ - 1 - r_ <= -1 + _A_NEAR_ONE)
+    )
     plain = positive & ~near_one & ~no_closed_form
     with np.errstate(divide="ignore", invalid="ignore"):
         result[plain] = _bracket(t_[plain], r_[plain], alpha_[plain], a_[plain], b_[plain])
@@ -167,8 +179,13 @@ def bg_expected_new(
             low = _bracket(*args, 1 - _A_NEAR_ONE + 0 * b_[shifted], b_[shifted])
             high = _bracket(*args, 1 + _A_NEAR_ONE + 0 * b_[shifted], b_[shifted])
             result[shifted] = (low + high) / 2
-    # Where no closed form applies, or it overflowed, integrate over the dropout probability.
-    quadrature = positive & (no_closed_form | ~np.isfinite(result))
+    # Where no closed form applies, or it broke the bounds E <= r t / alpha (no dropout)
+    # and E <= (a+b-1)/(a-1) (a > 1: the limit as t grows), integrate over the dropout
+    # probability instead.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ceiling = np.minimum(r_ * t_ / alpha_, np.where(a_ > 1, (a_ + b_ - 1) / (a_ - 1), np.inf))
+    broken = ~np.isfinite(result) | (result < 0) | (result > ceiling * (1 + 1e-9))
+    quadrature = positive & (no_closed_form | broken)
     if quadrature.any():
         result[quadrature] = _quantile_expected(
             t_[quadrature], r_[quadrature], alpha_[quadrature], a_[quadrature], b_[quadrature]
