@@ -3,7 +3,10 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
+# The analytics subpackages, reachable as rt.forecast, rt.kpi and rt.segmentation.
 from retention import forecast as forecast
+from retention import kpi as kpi
+from retention import segmentation as segmentation
 from retention._version import __version__
 from retention.contacts import contact_hash, normalize_email, normalize_phone
 from retention.datasets import load_cdnow_sample
@@ -27,6 +30,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.ingest import IngestReport, IngestResult, ingest
 from retention.models import (
     ChannelKind,
     Consent,
@@ -54,6 +58,8 @@ __all__ = [
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "IngestReport",
+    "IngestResult",
     "Item",
     "MixedCurrencyError",
     "NaiveTimestampError",
@@ -74,6 +80,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "contact_hash",
+    "ingest",
     "load_cdnow_sample",
     "normalize_email",
     "normalize_phone",
