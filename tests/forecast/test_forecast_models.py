@@ -457,3 +457,18 @@ def test_hypergeometric_term_survives_scipys_overflow():
     assert float(hyp2f1_one(0.5, 0.9, 0.3)) == pytest.approx(
         float(special.hyp2f1(1, 0.5, 0.9, 0.3))
     )
+
+
+def test_nullable_columns_with_missing_values_name_the_customer():
+    frame = pd.DataFrame(
+        {
+            "frequency": pd.array([1, None], dtype="Int64"),
+            "recency": pd.array([5.0, 2.0], dtype="Float64"),
+            "T": [10.0, 10.0],
+        },
+        index=pd.Index(["ok", "gap"], name="customer_id"),
+    )
+    with pytest.raises(ValidationError, match=r"missing or infinite 'frequency'.*'gap'"):
+        make(BetaGeoModel, BG).probability_alive(frame)
+    filled = frame.fillna({"frequency": 0}).assign(recency=[5.0, 0.0])
+    assert make(BetaGeoModel, BG).probability_alive(filled)["gap"] == 1.0
