@@ -89,3 +89,33 @@ def test_bgnbd_holdout_on_cdnow_matches_the_paper(cdnow_transactions):
     mpl.use("Agg")
     ax = plot_calibration_purchases_vs_holdout_purchases(model, split)
     assert ax.get_legend() is not None
+
+
+def test_split_of_aware_timestamps_cuts_days_in_the_given_zone():
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b"],
+            "date": pd.to_datetime(
+                [
+                    "2024-01-01 10:00",
+                    "2024-01-11 00:00",
+                    "2024-01-31 23:30",  # 2024-02-01 in Berlin: a holdout purchase there
+                    "2024-01-05 00:00",
+                ],
+                utc=True,
+            ),
+        }
+    )
+    in_utc = calibration_and_holdout(
+        transactions, calibration_end="2024-01-31", observation_end="2024-02-29"
+    )
+    assert in_utc.loc["a", "frequency_cal"] == 2
+    assert in_utc.loc["a", "frequency_holdout"] == 0
+    in_berlin = calibration_and_holdout(
+        transactions,
+        calibration_end=pd.Timestamp("2024-01-31", tz="Europe/Berlin"),
+        observation_end="2024-02-29",
+        tz="Europe/Berlin",
+    )
+    assert in_berlin.loc["a", "frequency_cal"] == 1
+    assert in_berlin.loc["a", "frequency_holdout"] == 1
