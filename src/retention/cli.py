@@ -98,6 +98,23 @@ def _add_ingest(commands: Any) -> None:  # noqa: ANN401 - argparse's private sub
     ingest.add_argument("--decimal", default=".", help="decimal separator (default '.')")
     ingest.add_argument("--thousands", help="thousands separator, e.g. ' ' or '.'")
     ingest.add_argument("--sep", default=",", help="CSV field separator (default ',')")
+    ingest.add_argument("--encoding", default="utf-8", help="CSV encoding (default utf-8)")
+    ingest.add_argument(
+        "--ambiguous",
+        default="raise",
+        choices=["raise", "earliest", "latest"],
+        help="local times repeated when clocks fall back (with --assume-tz)",
+    )
+    ingest.add_argument(
+        "--strip-currency-symbol", action="store_true", help="accept '€12,50' in EUR rows"
+    )
+    ingest.add_argument("--strip-ids", action="store_true", help="trim spaces around ids")
+    ingest.add_argument(
+        "--max-bad-ratio",
+        type=float,
+        default=0.5,
+        help="abort when more than this share of rows is bad (default 0.5)",
+    )
     ingest.add_argument(
         "--on-conflict", default="quarantine", choices=["quarantine", "raise", "update"]
     )
@@ -248,6 +265,11 @@ def _run_ingest(arguments: argparse.Namespace) -> int:
         decimal=arguments.decimal,
         thousands=arguments.thousands,
         sep=arguments.sep,
+        encoding=arguments.encoding,
+        ambiguous=arguments.ambiguous,
+        strip_currency_symbol=arguments.strip_currency_symbol,
+        strip_ids=arguments.strip_ids,
+        max_bad_ratio=arguments.max_bad_ratio,
         on_conflict=arguments.on_conflict,
         chunksize=arguments.chunksize,
         as_of=_as_of(arguments.as_of),
