@@ -428,8 +428,10 @@ def test_pareto_fitting_path_equals_the_plain_likelihood(cdnow_calibration):
         )
 
 
-@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel])
-def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibration):
+@pytest.mark.parametrize(
+    "model_class", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel, BetaGeoBetaBinomModel]
+)
+def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibration, donations):
     model = model_class()
     repeat = cdnow_calibration[cdnow_calibration["frequency"] > 0]
     data = {
@@ -438,6 +440,12 @@ def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibrat
         "T": repeat["T"].to_numpy(),
         "monetary_value": repeat["monetary_value"].to_numpy(),
     }
+    if model_class is BetaGeoBetaBinomModel:
+        data = {
+            "frequency": donations["frequency"].to_numpy(float),
+            "recency": donations["recency"].to_numpy(float),
+            "T": donations["periods"].to_numpy(float),
+        }
     theta = np.array([0.7, 3.0, 1.3, 2.2][: len(model._param_names)])
     _, gradient = model._log_likelihood_gradient(theta, data)
     for i in range(len(theta)):
