@@ -428,8 +428,10 @@ def test_pareto_fitting_path_equals_the_plain_likelihood(cdnow_calibration):
         )
 
 
-@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel])
-def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibration):
+@pytest.mark.parametrize(
+    "model_class", [BetaGeoModel, ModifiedBetaGeoModel, GammaGammaModel, BetaGeoBetaBinomModel]
+)
+def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibration, donations):
     model = model_class()
     repeat = cdnow_calibration[cdnow_calibration["frequency"] > 0]
     data = {
@@ -438,6 +440,12 @@ def test_analytic_gradients_match_finite_differences(model_class, cdnow_calibrat
         "T": repeat["T"].to_numpy(),
         "monetary_value": repeat["monetary_value"].to_numpy(),
     }
+    if model_class is BetaGeoBetaBinomModel:
+        data = {
+            "frequency": donations["frequency"].to_numpy(float),
+            "recency": donations["recency"].to_numpy(float),
+            "T": donations["periods"].to_numpy(float),
+        }
     theta = np.array([0.7, 3.0, 1.3, 2.2][: len(model._param_names)])
     _, gradient = model._log_likelihood_gradient(theta, data)
     for i in range(len(theta)):
@@ -457,3 +465,18 @@ def test_hypergeometric_term_survives_scipys_overflow():
     assert float(hyp2f1_one(0.5, 0.9, 0.3)) == pytest.approx(
         float(special.hyp2f1(1, 0.5, 0.9, 0.3))
     )
+
+
+def test_nullable_columns_with_missing_values_name_the_customer():
+    frame = pd.DataFrame(
+        {
+            "frequency": pd.array([1, None], dtype="Int64"),
+            "recency": pd.array([5.0, 2.0], dtype="Float64"),
+            "T": [10.0, 10.0],
+        },
+        index=pd.Index(["ok", "gap"], name="customer_id"),
+    )
+    with pytest.raises(ValidationError, match=r"missing or infinite 'frequency'.*'gap'"):
+        make(BetaGeoModel, BG).probability_alive(frame)
+    filled = frame.fillna({"frequency": 0}).assign(recency=[5.0, 0.0])
+    assert make(BetaGeoModel, BG).probability_alive(filled)["gap"] == 1.0

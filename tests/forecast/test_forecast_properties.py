@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,25 +12,10 @@ from retention.forecast import (
     ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
+from retention.testing import strategies as rst
 
 positive = st.floats(min_value=0.01, max_value=100.0)
 dropout = st.floats(min_value=0.05, max_value=50.0)
-
-
-@st.composite
-def histories(draw):
-    T = draw(st.floats(min_value=0.0, max_value=5000.0))
-    x = draw(st.integers(min_value=0, max_value=5000))
-    t_x = 0.0 if x == 0 else draw(st.floats(min_value=0.0, max_value=T))
-    return float(x), t_x, T
-
-
-def frame_of(history_list):
-    x, t_x, T = zip(*history_list, strict=True)
-    return pd.DataFrame(
-        {"frequency": x, "recency": t_x, "T": T},
-        index=[f"c{i}" for i in range(len(history_list))],
-    )
 
 
 def model_from(model_class, names, values):
@@ -47,18 +31,15 @@ def model_from(model_class, names, values):
 @given(
     model_class=st.sampled_from([BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel]),
     params=st.tuples(positive, positive, dropout, positive),
-    history_list=st.lists(histories(), min_size=1, max_size=6),
+    frame=rst.summaries(),
     t=st.floats(min_value=0.0, max_value=1000.0),
     dt=st.floats(min_value=0.01, max_value=1000.0),
 )
-def test_continuous_predictions_are_finite_bounded_and_monotone(
-    model_class, params, history_list, t, dt
-):
+def test_continuous_predictions_are_finite_bounded_and_monotone(model_class, params, frame, t, dt):
     names = (
         ("r", "alpha", "s", "beta") if model_class is ParetoNBDModel else ("r", "alpha", "a", "b")
     )
     model = model_from(model_class, names, params)
-    frame = frame_of(history_list)
     alive = model.probability_alive(frame)
     assert np.isfinite(alive).all()
     assert ((alive >= 0) & (alive <= 1)).all()
@@ -74,23 +55,14 @@ def test_continuous_predictions_are_finite_bounded_and_monotone(
     assert 0 <= new_now <= new_later * (1 + 1e-9) + 1e-12
 
 
-@st.composite
-def discrete_histories(draw):
-    n = draw(st.integers(min_value=1, max_value=60))
-    t_x = draw(st.integers(min_value=0, max_value=n))
-    x = 0 if t_x == 0 else draw(st.integers(min_value=1, max_value=t_x))
-    return float(x), float(t_x), float(n)
-
-
 @given(
     params=st.tuples(positive, positive, dropout, positive),
-    history_list=st.lists(discrete_histories(), min_size=1, max_size=6),
+    frame=rst.summaries(discrete=True, max_T=60),
     t=st.integers(min_value=0, max_value=50),
     dt=st.integers(min_value=1, max_value=50),
 )
-def test_bgbb_predictions_are_finite_bounded_and_monotone(params, history_list, t, dt):
+def test_bgbb_predictions_are_finite_bounded_and_monotone(params, frame, t, dt):
     model = model_from(BetaGeoBetaBinomModel, ("alpha", "beta", "gamma", "delta"), params)
-    frame = frame_of(history_list)
     alive = model.probability_alive(frame)
     assert ((alive >= 0) & (alive <= 1)).all()
     now = model.expected_purchases(t, frame)
@@ -99,3 +71,10 @@ def test_bgbb_predictions_are_finite_bounded_and_monotone(params, history_list, 
     assert (now >= 0).all()
     assert (later >= now * (1 - 1e-9) - 1e-12).all()
     assert (later <= t + dt + 1e-9).all()
+
+
+@given(frame=rst.summaries(max_size=20))
+def test_summaries_strategy_keeps_the_invariants(frame):
+    assert (frame["frequency"] == np.floor(frame["frequency"])).all()
+    assert (frame["recency"] <= frame["T"]).all()
+    assert (frame.loc[frame["frequency"] == 0, "recency"] == 0).all()

@@ -7,7 +7,8 @@ Purchase-count models (fit on an :func:`retention.rfm_summary` frame):
 * :class:`ParetoNBDModel` - Pareto/NBD (Schmittlein, Morrison & Colombo 1987);
 * :class:`BetaGeoBetaBinomModel` - BG/BB for discrete opportunities (Fader, Hardie & Shang 2010).
 
-Spend: :class:`GammaGammaModel`; value: :func:`customer_lifetime_value`; validation:
+Spend: :class:`GammaGammaModel`; value: :func:`customer_lifetime_value`; all at once:
+:func:`forecast_customers`; validation:
 :func:`calibration_and_holdout` and :func:`evaluate_holdout`; figures (matplotlib, the
 ``plot`` extra): ``plot_*``.
 
@@ -23,6 +24,7 @@ from retention.forecast._base import ConvergenceWarning
 from retention.forecast.bgbb import BetaGeoBetaBinomModel
 from retention.forecast.bgnbd import BetaGeoModel
 from retention.forecast.clv import DAYS_PER_TIME_UNIT, customer_lifetime_value
+from retention.forecast.customers import MODELS, CustomerForecast, forecast_customers
 from retention.forecast.evaluation import (
     HoldoutEvaluation,
     calibration_and_holdout,
@@ -40,9 +42,11 @@ from retention.forecast.plotting import (
 
 __all__ = [
     "DAYS_PER_TIME_UNIT",
+    "MODELS",
     "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ConvergenceWarning",
+    "CustomerForecast",
     "GammaGammaModel",
     "HoldoutEvaluation",
     "ModifiedBetaGeoModel",
@@ -50,6 +54,7 @@ __all__ = [
     "calibration_and_holdout",
     "customer_lifetime_value",
     "evaluate_holdout",
+    "forecast_customers",
     "plot_calibration_purchases_vs_holdout_purchases",
     "plot_frequency_recency_matrix",
     "plot_period_transactions",

@@ -68,7 +68,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, *, frame_name: str) -> Flo
             "convert it with pandas.to_numeric first"
         )
         raise ValidationError(msg)
-    return np.asarray(series, dtype=np.float64)
+    return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
 def _refuse(

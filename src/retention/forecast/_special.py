@@ -9,6 +9,7 @@ Batislam, Denizel & Filiztekin 2007 for the MBG/NBD).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +33,8 @@ __all__ = [
 
 #: Below this distance from a = 1 the 0/0 of eq. 7 is resolved by symmetric averaging.
 _A_NEAR_ONE = 1e-4
-_JACOBI_NODES = 96
+_QUANTILE_NODES = 256
+_CHUNK = 4096
 
 
 _SERIES_BLOCK = 128
@@ -62,15 +64,16 @@ def _series(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray) -> Float
 
 
 def hyp2f1(a: ArrayLike, b: ArrayLike, c: ArrayLike, z: ArrayLike) -> FloatArray:
-    """Gauss ``2F1(a, b; c; z)`` for ``0 <= z < 1``, broadcast.
+    """Gauss ``2F1(a, b; c; z)`` for ``0 <= z < 1`` where it is positive, broadcast.
 
-    SciPy's ``hyp2f1`` is accurate in this region where it returns a finite value, but it
-    returns ``inf`` in parts of it (large ``c`` with ``z`` near 1: ``2F1(1, 2; 101; 0.91)``);
-    those values are recomputed from the power series.
+    SciPy's ``hyp2f1`` returns ``inf``, or even negative values, in parts of this region
+    (large parameters with ``z`` near 1: ``2F1(1, 2; 101; 0.91)``); such values are
+    recomputed from the power series.
     """
     a_, b_, c_, z_ = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
     values = np.array(special.hyp2f1(a_, b_, c_, z_), dtype=np.float64)
-    failed = ~np.isfinite(values) & (z_ < 1)
+    # Every caller takes the logarithm of a positive 2F1: anything else is a failure too.
+    failed = ~(np.isfinite(values) & (values > 0)) & (z_ < 1)
     if failed.any():
         values[failed] = _series(a_[failed], b_[failed], c_[failed], z_[failed])
     return values
@@ -95,29 +98,55 @@ def frequency_levels(data: Mapping[str, FloatArray]) -> tuple[FloatArray, NDArra
 def _bracket(
     t: FloatArray, r: FloatArray, alpha: FloatArray, a: FloatArray, b: FloatArray
 ) -> FloatArray:
-    """Eq. 7 of Fader, Hardie & Lee (2005) after an Euler transformation.
+    """Eq. 7 of Fader, Hardie & Lee (2005), in a form whose series converges at ``z = 1``.
 
-    ``(a+b-1)/(a-1) * [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; z)]`` with
-    ``z = t/(alpha+t)`` equals ``(a+b-1)/(a-1) * [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)]``;
-    the second form never multiplies a huge hypergeometric value by a tiny power.
+    ``c/(a-1) * [1 - (1-z)^r 2F1(r, b; c; z)]`` with ``z = t/(alpha+t)`` and
+    ``c = a+b-1``.  When ``a > r + 1`` that 2F1 has positive terms and stays bounded as
+    ``z -> 1``, and it is used as it is; otherwise Euler's transformation gives
+    ``c/(a-1) * [1 - (1-z)^(a-1) 2F1(c-r, a-1; c; z)]``, whose 2F1 is bounded then
+    (callers use it only where ``c - r > -1``, so that its series does not alternate).
     """
     z = t / (alpha + t)
     c = a + b - 1
-    hyp = hyp2f1(c - r, a - 1, c, z)
-    inner = -np.expm1((a - 1) * np.log1p(-z) + np.log(hyp))
+    log_part = np.empty_like(z)
+    plain = a - 1 - r > 0
+    log_part[plain] = r[plain] * np.log1p(-z[plain]) + np.log(
+        hyp2f1(r[plain], b[plain], c[plain], z[plain])
+    )
+    euler = ~plain
+    log_part[euler] = (a[euler] - 1) * np.log1p(-z[euler]) + np.log(
+        hyp2f1(c[euler] - r[euler], a[euler] - 1, c[euler], z[euler])
+    )
+    inner = -np.expm1(log_part)
     return np.asarray(c / (a - 1) * inner, dtype=np.float64)
 
 
-def _jacobi_expected(
-    t: FloatArray, r: FloatArray, alpha: FloatArray, a: float, b: float
+def _quantile_expected(
+    t: FloatArray, r: FloatArray, alpha: FloatArray, a: FloatArray, b: FloatArray
 ) -> FloatArray:
-    """Eq. 7 by Gauss-Jacobi quadrature over p ~ Beta(a, b): E = E_p[(1 - (a/(a+pt))^r) / p]."""
-    nodes, weights = special.roots_jacobi(_JACOBI_NODES, b - 1, a - 1)
-    p = (1 + nodes) / 2
-    weights = weights / weights.sum()
-    t_col, r_col, alpha_col = (np.asarray(v, dtype=np.float64)[..., None] for v in (t, r, alpha))
-    values = -np.expm1(-r_col * np.log1p(p * t_col / alpha_col)) / p
-    return np.asarray(np.dot(values, weights), dtype=np.float64)
+    """Eq. 7 by quadrature over the dropout probability's quantiles.
+
+    ``E = E_p[(1 - (alpha/(alpha+p t))^r) / p]`` with ``p ~ Beta(a, b)``, written as an
+    integral over ``u`` in (0, 1) of the integrand at ``p = F^-1(u)`` and taken by
+    Gauss-Legendre quadrature: valid for every ``a, b > 0`` (no closed form needed), each
+    node's integrand increases with ``t``, so the result does too.
+    """
+    nodes, weights = _unit_legendre()
+    out = np.empty(t.shape, dtype=np.float64)
+    for start in range(0, t.size, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        p = special.betaincinv(a[part, None], b[part, None], nodes)
+        p = np.maximum(p, 1e-300)
+        values = -np.expm1(-r[part, None] * np.log1p(p * t[part, None] / alpha[part, None])) / p
+        out[part] = (values * weights).sum(axis=1)
+    return out
+
+
+@cache
+def _unit_legendre() -> tuple[FloatArray, FloatArray]:
+    """Gauss-Legendre nodes and weights on [0, 1], computed once."""
+    nodes, weights = np.polynomial.legendre.leggauss(_QUANTILE_NODES)
+    return (nodes + 1) / 2, weights / 2
 
 
 def bg_expected_new(
@@ -127,7 +156,8 @@ def bg_expected_new(
 
     All arguments broadcast.  Where ``a`` is within 1e-4 of 1 (a removable 0/0) the value is
     the mean of the values at ``a -/+ 1e-4``; where ``a + b <= 1`` (no hypergeometric form)
-    it is computed by Gauss-Jacobi quadrature over the dropout probability.
+    or both forms would cancel, or a result breaks the model's bounds, it is computed by
+    quadrature over the dropout probability.
     """
     t_, r_, alpha_, a_, b_ = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (t, r, alpha, a, b))
@@ -135,7 +165,11 @@ def bg_expected_new(
     result = np.zeros(t_.shape, dtype=np.float64)
     positive = t_ > 0
     near_one = np.abs(a_ - 1) < _A_NEAR_ONE
-    no_closed_form = a_ + b_ <= 1 + 1e-9
+    # No usable closed form: c = a+b-1 <= 0 (no 2F1), or c - r <= -1 (an alternating series
+    # whose cancellation, like SciPy's transformations near z = 1, loses accuracy).
+    no_closed_form = (a_ + b_ <= 1 + 1e-9) | (
+        (a_ - 1 - r_ <= 0) & (a_ + b_ - 1 - r_ <= -1 + _A_NEAR_ONE)
+    )
     plain = positive & ~near_one & ~no_closed_form
     with np.errstate(divide="ignore", invalid="ignore"):
         result[plain] = _bracket(t_[plain], r_[plain], alpha_[plain], a_[plain], b_[plain])
@@ -145,18 +179,17 @@ def bg_expected_new(
             low = _bracket(*args, 1 - _A_NEAR_ONE + 0 * b_[shifted], b_[shifted])
             high = _bracket(*args, 1 + _A_NEAR_ONE + 0 * b_[shifted], b_[shifted])
             result[shifted] = (low + high) / 2
-    quadrature = positive & no_closed_form
+    # Where no closed form applies, or it broke the bounds E <= r t / alpha (no dropout)
+    # and E <= (a+b-1)/(a-1) (a > 1: the limit as t grows), integrate over the dropout
+    # probability instead.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ceiling = np.minimum(r_ * t_ / alpha_, np.where(a_ > 1, (a_ + b_ - 1) / (a_ - 1), np.inf))
+    broken = ~np.isfinite(result) | (result < 0) | (result > ceiling * (1 + 1e-9))
+    quadrature = positive & (no_closed_form | broken)
     if quadrature.any():
-        pairs = np.stack([a_[quadrature], b_[quadrature]], axis=1)
-        unique_pairs, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        values = np.empty(int(quadrature.sum()))
-        t_q, r_q, alpha_q = t_[quadrature], r_[quadrature], alpha_[quadrature]
-        for index, (a_value, b_value) in enumerate(unique_pairs):
-            rows = inverse.ravel() == index
-            values[rows] = _jacobi_expected(
-                t_q[rows], r_q[rows], alpha_q[rows], float(a_value), float(b_value)
-            )
-        result[quadrature] = values
+        result[quadrature] = _quantile_expected(
+            t_[quadrature], r_[quadrature], alpha_[quadrature], a_[quadrature], b_[quadrature]
+        )
     return np.maximum(result, 0.0)
 
 

@@ -110,7 +110,14 @@ def calibration_and_holdout(
             f"calibration_end ({calibration_stamp}); otherwise the holdout part is empty"
         )
         raise ValidationError(msg)
-    when = _naive(pd.to_datetime(transactions[datetime_col]), tz)
+    moments = pd.to_datetime(transactions[datetime_col])
+    aware = isinstance(moments.dtype, pd.DatetimeTZDtype)
+    when = _naive(moments, tz)
+
+    def as_column(stamp: pd.Timestamp) -> pd.Timestamp:
+        # rfm_summary takes an end of observation of the same kind as the column.
+        return stamp.tz_localize(tz) if aware else stamp
+
     holdout_start = (calibration_period + 1).start_time
     in_calibration = when < holdout_start
     if not in_calibration.any():
@@ -121,7 +128,7 @@ def calibration_and_holdout(
         customer_id_col=customer_id_col,
         datetime_col=datetime_col,
         monetary_value_col=monetary_value_col,
-        observation_period_end=calibration_stamp,
+        observation_period_end=as_column(calibration_stamp),
         time_unit=unit,
         time_scaler=time_scaler,
         tz=tz,
@@ -137,7 +144,7 @@ def calibration_and_holdout(
             customer_id_col=customer_id_col,
             datetime_col=datetime_col,
             monetary_value_col=monetary_value_col,
-            observation_period_end=observation_stamp,
+            observation_period_end=as_column(observation_stamp),
             time_unit=unit,
             time_scaler=time_scaler,
             include_first_transaction=True,

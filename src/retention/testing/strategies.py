@@ -464,6 +464,52 @@ def ingest_frames(*, max_rows: int = 25) -> st.SearchStrategy[Any]:
     )
 
 
+@st.composite
+def _history(
+    draw: st.DrawFn, *, discrete: bool, max_T: float, max_frequency: int
+) -> tuple[float, float, float]:
+    if discrete:
+        n = draw(st.integers(min_value=1, max_value=int(max_T)))
+        last = draw(st.integers(min_value=0, max_value=n))
+        count = (
+            0 if last == 0 else draw(st.integers(min_value=1, max_value=min(last, max_frequency)))
+        )
+        return float(count), float(last), float(n)
+    T = draw(st.floats(min_value=0.0, max_value=max_T))
+    x = draw(st.integers(min_value=0, max_value=max_frequency))
+    t_x = 0.0 if x == 0 else draw(st.floats(min_value=0.0, max_value=T))
+    return float(x), t_x, T
+
+
+def summaries(
+    *,
+    min_size: int = 1,
+    max_size: int = 6,
+    discrete: bool = False,
+    max_T: float = 5000.0,
+    max_frequency: int = 5000,
+) -> st.SearchStrategy[Any]:
+    """Draw BTYD summaries: frames of ``frequency``, ``recency``, ``T`` indexed by customer id.
+
+    Every row satisfies the summary invariants (integer ``frequency >= 0``,
+    ``0 <= recency <= T``, ``recency == 0`` when ``frequency == 0``), including extreme
+    ones (``T == 0``, thousands of purchases).  With ``discrete=True`` the rows are
+    discrete-time histories (whole periods, ``frequency <= recency <= T``) for BG/BB.
+    """
+    import pandas as pd  # noqa: PLC0415 - keep the strategies module light to import
+
+    history = _history(discrete=discrete, max_T=max_T, max_frequency=max_frequency)
+
+    def frame(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
+        x, t_x, T = zip(*rows, strict=True)
+        return pd.DataFrame(
+            {"frequency": x, "recency": t_x, "T": T},
+            index=pd.Index([f"c{i}" for i in range(len(rows))], name="customer_id"),
+        )
+
+    return st.lists(history, min_size=min_size, max_size=max_size).map(frame)
+
+
 def transaction_frames(
     *,
     max_orders: int = 25,

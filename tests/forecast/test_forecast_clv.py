@@ -11,6 +11,7 @@ from retention.forecast import (
     GammaGammaModel,
     ParetoNBDModel,
     customer_lifetime_value,
+    forecast_customers,
 )
 
 
@@ -91,3 +92,20 @@ def test_clv_refuses_bad_arguments():
         {"frequency": [3.0], "recency": [5.0], "T": [6.0], "monetary_value": [40.0]}, index=["d"]
     )
     assert customer_lifetime_value(bgbb, SPEND, donors, 3, None, 0.1)["d"] > 0
+
+
+def test_forecast_customers_builds_the_whole_table(cdnow_calibration):
+    result = forecast_customers(cdnow_calibration, model="bgnbd", t=39)
+    table = result.table
+    assert list(table.columns) == [
+        "probability_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+    ]
+    assert table.index.equals(cdnow_calibration.index)
+    assert (table["clv"] >= 0).all()
+    assert result.spend_model is not None
+    assert result.transaction_model.params_["r"] == pytest.approx(0.243, abs=0.0015)
+    with pytest.raises(ValidationError, match="model must be one of"):
+        forecast_customers(cdnow_calibration, model="nope", t=39)
