@@ -424,7 +424,7 @@ def _run_forecast(arguments: argparse.Namespace) -> int:
         monetary_value_col=arguments.monetary_value_col,
     )
     model = _TRANSACTION_MODELS[arguments.model]().fit(summary)
-    spend = GammaGammaModel().fit(summary[summary["frequency"] > 0])
+    spend = GammaGammaModel(nonpositive_spend="exclude").fit(summary[summary["frequency"] > 0])
     predictions = pd.DataFrame(
         {
             "probability_alive": model.probability_alive(summary),
@@ -573,7 +573,9 @@ def _demo_forecast(context: dict[str, Any]) -> None:
     )
     model = BetaGeoModel().fit(calibration)
     pareto = ParetoNBDModel().fit(calibration)
-    spend = GammaGammaModel().fit(calibration[calibration["frequency"] > 0])
+    spend = GammaGammaModel(nonpositive_spend="exclude").fit(
+        calibration[calibration["frequency"] > 0]
+    )
     holdout = calibration_and_holdout(
         transactions,
         calibration_end="1997-09-30",
@@ -595,7 +597,7 @@ def _demo_forecast(context: dict[str, Any]) -> None:
         transactions, observation_period_end="1998-06-30", time_unit="D", time_scaler=7
     )
     model = BetaGeoModel().fit(current)
-    spend = GammaGammaModel().fit(current[current["frequency"] > 0])
+    spend = GammaGammaModel(nonpositive_spend="exclude").fit(current[current["frequency"] > 0])
     predictions = pd.DataFrame(
         {
             "probability_alive": model.probability_alive(current),
