@@ -18,7 +18,7 @@ def transaction_frames(**kwargs):
 
 
 def summaries(**kwargs):
-    return rst.summaries(**kwargs)
+    return rst.rfm_summaries(**kwargs)
 
 
 def reference_cycles(transactions, as_of, *, min_peers=30):

@@ -64,6 +64,7 @@ __all__ = [
     "purchase_logs",
     "purchases",
     "raw_phone_numbers",
+    "rfm_summaries",
     "segments",
     "summaries",
     "time_zones",
@@ -386,8 +387,8 @@ def purchase_logs(
     return build()
 
 
-def summaries(*, min_size: int = 1, max_size: int = 30) -> st.SearchStrategy[pd.DataFrame]:
-    """Draw lifetimes-style customer summaries with many ties.
+def rfm_summaries(*, min_size: int = 1, max_size: int = 30) -> st.SearchStrategy[pd.DataFrame]:
+    """Draw lifetimes-style customer summaries with monetary values and many ties.
 
     Index ``customer_id``; float columns ``frequency`` (0 to 6), ``recency`` (0 when
     frequency is 0, at most ``T``), ``T`` and ``monetary_value`` (0 exactly when frequency
