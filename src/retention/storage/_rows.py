@@ -1,0 +1,703 @@
+"""Frame <-> row conversion and the rules every store shares.
+
+Both :class:`~retention.storage.MemoryStore` and :class:`~retention.storage.SqlStore`
+validate input frames here and build their output frames here, so the stores differ only
+in how they persist rows.  Rows are plain dicts keyed by column name, holding ``str``,
+``int``, ``bool``, aware UTC ``datetime``, ``date`` or ``None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retention._money import is_known_currency
+from retention._validation import check_identifier, describe_ids, require_aware, require_columns
+from retention.exceptions import (
+    DuplicateError,
+    NaiveTimestampError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from retention.storage.base import (
+    CONSENT_COLUMNS,
+    CUSTOMER_COLUMNS,
+    PURCHASE_COLUMNS,
+    SUPPRESSION_COLUMNS,
+    TOUCH_COLUMNS,
+    TOUCH_EVENT_COLUMNS,
+    TOUCH_EVENTS,
+    TOUCH_STATES,
+    IngestCheckpoint,
+    OnConflict,
+)
+
+__all__ = [
+    "CONSENT_KEY",
+    "CUSTOMER_FIELDS",
+    "PAYLOAD_COLUMNS",
+    "PERSONAL_FIELDS",
+    "Clock",
+    "PurchaseClassification",
+    "classify_purchases",
+    "consent_rows",
+    "contact_hash",
+    "customer_rows",
+    "frame_of",
+    "normalise_contact",
+    "pseudonym_of",
+    "purchase_rows",
+    "touch_rows",
+]
+
+Row = dict[str, Any]
+Clock = Callable[[], datetime]
+
+#: Card fields a caller may write (everything but the id and the store's own columns).
+CUSTOMER_FIELDS = ("email", "phone", "name", "birth_date", "timezone", "language")
+#: Fields erasure clears.
+PERSONAL_FIELDS = ("email", "phone", "name", "birth_date")
+#: The purchase columns whose equality makes a repeated order id a duplicate, not a conflict.
+PAYLOAD_COLUMNS = ("customer_id", "purchased_at", "amount_minor", "currency", "kind", "refund_of")
+CONSENT_KEY = ("customer_id", "channel", "purpose", "topic")
+_KINDS = frozenset({"purchase", "refund"})
+_PURPOSES = frozenset({"marketing", "transactional", "service"})
+
+
+def is_missing(value: object) -> bool:
+    """Return whether a cell is missing (``None``, ``NaN``, ``NaT``, ``pd.NA``)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _text(value: object, *, column: str, required: bool = False) -> str | None:
+    if is_missing(value):
+        if required:
+            msg = f"column {column!r} has a missing value; every row needs one"
+            raise ValidationError(msg)
+        return None
+    if not isinstance(value, str):
+        msg = f"column {column!r} must hold text, got {type(value).__name__}"
+        raise ValidationError(msg)
+    if required and not value:
+        msg = f"column {column!r} has an empty value; every row needs one"
+        raise ValidationError(msg)
+    return value
+
+
+def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list[datetime | None]:
+    series = frame[column]
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        if series.dtype == object and all(
+            is_missing(v) or (isinstance(v, datetime) and v.utcoffset() is not None)
+            for v in series
+        ):
+            series = pd.to_datetime(series, utc=True)
+        elif pd.api.types.is_datetime64_dtype(series.dtype) or series.dtype == object:
+            msg = (
+                f"column {column!r} holds naive timestamps; the store keeps instants, so "
+                "convert it to aware UTC first (ingest with assume_tz=...)"
+            )
+            raise NaiveTimestampError(msg)
+        else:
+            msg = f"column {column!r} must hold aware timestamps, got dtype {series.dtype}"
+            raise ValidationError(msg)
+    utc = series.dt.tz_convert("UTC")
+    values: list[datetime | None] = [
+        None if is_missing(v) else v.to_pydatetime().astimezone(UTC) for v in utc
+    ]
+    if required and any(v is None for v in values):
+        msg = f"column {column!r} has a missing timestamp; every row needs one"
+        raise ValidationError(msg)
+    return values
+
+
+def _optional(frame: pd.DataFrame, column: str) -> list[Any]:
+    if column in frame.columns:
+        return list(frame[column].astype(object))
+    return [None] * len(frame)
+
+
+def _unique(ids: list[str | None], *, frame_name: str, column: str) -> None:
+    seen = pd.Series(ids, dtype=object)
+    repeated = seen[seen.duplicated()].unique().tolist()
+    if repeated:
+        msg = (
+            f"{frame_name} repeats {column} {describe_ids(repeated)}; pass one row per "
+            f"{column}"
+        )
+        raise ValidationError(msg)
+
+
+def customer_rows(customers: pd.DataFrame) -> tuple[list[Row], tuple[str, ...]]:
+    """Validate a customer-card frame; return its rows and the card fields it carries."""
+    require_columns(customers, frame_name="customers", customer_id_col="customer_id")
+    fields = tuple(field for field in CUSTOMER_FIELDS if field in customers.columns)
+    ids = [_text(v, column="customer_id", required=True) for v in customers["customer_id"]]
+    _unique(ids, frame_name="customers", column="customer_id")
+    rows: list[Row] = [{"customer_id": customer_id} for customer_id in ids]
+    for field in fields:
+        for row, value in zip(rows, customers[field].astype(object), strict=True):
+            if field == "birth_date":
+                row[field] = _date(value)
+            else:
+                row[field] = _text(value, column=field)
+    return rows, fields
+
+
+def _date(value: object) -> date | None:
+    if is_missing(value):
+        return None
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    msg = "column 'birth_date' must hold dates (YYYY-MM-DD)"
+    raise ValidationError(msg)
+
+
+def purchase_rows(transactions: pd.DataFrame) -> list[Row]:
+    """Validate a canonical purchase frame; return its rows (with ``line`` if present)."""
+    require_columns(
+        transactions,
+        frame_name="transactions",
+        order_id_col="order_id",
+        customer_id_col="customer_id",
+        datetime_col="purchased_at",
+        amount_minor_col="amount_minor",
+        currency_col="currency",
+    )
+    if not pd.api.types.is_integer_dtype(transactions["amount_minor"].dtype):
+        msg = (
+            "column 'amount_minor' must hold integer minor units (1999 for 19.99), got "
+            f"dtype {transactions['amount_minor'].dtype}; money is never stored as float"
+        )
+        raise ValidationError(msg)
+    instants = _instant_column(transactions, "purchased_at", required=True)
+    rows: list[Row] = []
+    columns = {
+        "order_id": transactions["order_id"].astype(object),
+        "customer_id": transactions["customer_id"].astype(object),
+        "amount_minor": transactions["amount_minor"].astype(object),
+        "currency": transactions["currency"].astype(object),
+        "kind": _optional(transactions, "kind"),
+        "refund_of": _optional(transactions, "refund_of"),
+        "source": _optional(transactions, "source"),
+        "category": _optional(transactions, "category"),
+        "line": _optional(transactions, "line"),
+    }
+    for index, instant in enumerate(instants):
+        currency = _text(columns["currency"].iloc[index], column="currency", required=True)
+        if currency is None or not is_known_currency(currency):
+            msg = f"column 'currency' holds an unknown ISO 4217 code {currency!r}"
+            raise ValidationError(msg)
+        kind = _text(columns["kind"][index], column="kind") or "purchase"
+        if kind not in _KINDS:
+            msg = f"column 'kind' must be 'purchase' or 'refund', got {kind!r}"
+            raise ValidationError(msg)
+        line = columns["line"][index]
+        rows.append(
+            {
+                "order_id": _text(columns["order_id"].iloc[index], column="order_id", required=True),
+                "customer_id": _text(
+                    columns["customer_id"].iloc[index], column="customer_id", required=True
+                ),
+                "purchased_at": instant,
+                "amount_minor": int(columns["amount_minor"].iloc[index]),
+                "currency": currency,
+                "kind": kind,
+                "refund_of": _text(columns["refund_of"][index], column="refund_of"),
+                "source": _text(columns["source"][index], column="source"),
+                "category": _text(columns["category"][index], column="category"),
+                "line": None if is_missing(line) else int(line),
+            }
+        )
+    return rows
+
+
+def consent_rows(consents: pd.DataFrame) -> list[Row]:
+    """Validate a consent frame; return its rows (``topic`` ``""`` when absent)."""
+    require_columns(
+        consents,
+        frame_name="consents",
+        customer_id_col="customer_id",
+        channel_col="channel",
+        purpose_col="purpose",
+        granted_col="granted",
+        recorded_at_col="recorded_at",
+    )
+    instants = _instant_column(consents, "recorded_at", required=True)
+    topics = _optional(consents, "topic")
+    sources = _optional(consents, "source")
+    rows: list[Row] = []
+    for index, instant in enumerate(instants):
+        purpose = _text(consents["purpose"].iloc[index], column="purpose", required=True)
+        if purpose not in _PURPOSES:
+            msg = f"column 'purpose' must be one of {sorted(_PURPOSES)}, got {purpose!r}"
+            raise ValidationError(msg)
+        granted = consents["granted"].iloc[index]
+        if not isinstance(granted, bool | np.bool_):
+            msg = "column 'granted' must hold booleans"
+            raise ValidationError(msg)
+        rows.append(
+            {
+                "customer_id": _text(
+                    consents["customer_id"].iloc[index], column="customer_id", required=True
+                ),
+                "channel": check_identifier(
+                    _text(consents["channel"].iloc[index], column="channel", required=True),
+                    what="channel",
+                ),
+                "purpose": purpose,
+                "topic": _text(topics[index], column="topic") or "",
+                "granted": bool(granted),
+                "recorded_at": instant,
+                "source": _text(sources[index], column="source"),
+            }
+        )
+    keys = [tuple(row[k] for k in CONSENT_KEY) for row in rows]
+    if len(set(keys)) != len(keys):
+        msg = "consents repeats a (customer_id, channel, purpose, topic) key; pass one row per key"
+        raise ValidationError(msg)
+    return rows
+
+
+def touch_rows(touches: pd.DataFrame) -> list[Row]:
+    """Validate a planned-touch frame; return its rows."""
+    require_columns(
+        touches,
+        frame_name="touches",
+        idempotency_key_col="idempotency_key",
+        customer_id_col="customer_id",
+        scenario_col="scenario",
+        step_col="step",
+        channel_col="channel",
+        send_at_col="send_at",
+    )
+    instants = _instant_column(touches, "send_at", required=True)
+    rows: list[Row] = []
+    for index, instant in enumerate(instants):
+        step = touches["step"].iloc[index]
+        if isinstance(step, bool) or not isinstance(step, int | np.integer):
+            msg = "column 'step' must hold integers"
+            raise ValidationError(msg)
+        rows.append(
+            {
+                "idempotency_key": _text(
+                    touches["idempotency_key"].iloc[index],
+                    column="idempotency_key",
+                    required=True,
+                ),
+                "customer_id": _text(
+                    touches["customer_id"].iloc[index], column="customer_id", required=True
+                ),
+                "scenario": _text(touches["scenario"].iloc[index], column="scenario", required=True),
+                "step": int(step),
+                "channel": check_identifier(
+                    _text(touches["channel"].iloc[index], column="channel", required=True),
+                    what="channel",
+                ),
+                "send_at": instant,
+            }
+        )
+    _unique([row["idempotency_key"] for row in rows], frame_name="touches", column="idempotency_key")
+    return rows
+
+
+_DTYPES: dict[str, str] = {
+    "amount_minor": "int64",
+    "step": "int64",
+    "attempts": "int64",
+    "granted": "bool",
+}
+_INSTANTS = frozenset(
+    {
+        "purchased_at",
+        "recorded_at",
+        "created_at",
+        "updated_at",
+        "erased_at",
+        "send_at",
+        "claimed_until",
+        "occurred_at",
+    }
+)
+
+
+def frame_of(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
+    """Build an output frame with fixed dtypes: UTC instants, int64 money and counters."""
+    names = list(columns)
+    materialised = list(rows)
+    data: dict[str, Any] = {}
+    for name in names:
+        values = [row.get(name) for row in materialised]
+        if name in _INSTANTS:
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype(
+                "datetime64[us, UTC]"
+            )
+        elif name in _DTYPES:
+            data[name] = pd.Series(values, dtype=_DTYPES[name])
+        elif name == "birth_date":
+            data[name] = pd.Series(values, dtype=object)
+        elif name == "line":
+            data[name] = pd.Series(values, dtype="Int64")
+        else:
+            data[name] = pd.Series(values, dtype=object).astype("string")
+    return pd.DataFrame(data, columns=names)
+
+
+#: Column lists of the frames returned by the stores.
+OUTPUT_COLUMNS = {
+    "customers": CUSTOMER_COLUMNS,
+    "purchases": PURCHASE_COLUMNS,
+    "consents": CONSENT_COLUMNS,
+    "suppressions": SUPPRESSION_COLUMNS,
+    "touches": TOUCH_COLUMNS,
+    "events": TOUCH_EVENT_COLUMNS,
+}
+
+
+class PurchaseClassification:
+    """The outcome of :func:`classify_purchases` for one batch."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.new: list[Row] = []
+        self.updates: list[tuple[Row, Row]] = []  # (old, new)
+        self.deduplicated = 0
+        self.conflicts: list[Row] = []
+
+
+def _differing(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    return [column for column in PAYLOAD_COLUMNS if a.get(column) != b.get(column)]
+
+
+def classify_purchases(
+    batch: list[Row], stored: Mapping[str, Row], *, on_conflict: OnConflict
+) -> PurchaseClassification:
+    """Sort a validated batch into new rows, duplicates, conflicts and updates.
+
+    ``stored`` maps order ids already in the store (for the ids of this batch) to their
+    rows.  Within the batch, the first row of an order id is compared with the store and
+    later rows with the first one.
+
+    Raises
+    ------
+    DuplicateError
+        With ``on_conflict="raise"`` at the first conflicting row (nothing is written).
+    """
+    result = PurchaseClassification()
+    first_seen: dict[str, Row] = {}
+    for row in batch:
+        order_id = row["order_id"]
+        earlier = first_seen.get(order_id)
+        reference = earlier if earlier is not None else stored.get(order_id)
+        if reference is None:
+            first_seen[order_id] = row
+            result.new.append(row)
+            continue
+        differing = _differing(reference, row)
+        if not differing:
+            result.deduplicated += 1
+            continue
+        if on_conflict == "raise":
+            msg = (
+                f"order {order_id!r} is already stored with other values "
+                f"(columns {', '.join(differing)}); nothing of this batch was written. "
+                'Pass on_conflict="quarantine" or "update"'
+            )
+            raise DuplicateError(msg)
+        if on_conflict == "update" and earlier is None:
+            first_seen[order_id] = row
+            result.updates.append((reference, row))
+            continue
+        if on_conflict == "update":  # two different payloads in one batch: the last one wins
+            result.new = [r for r in result.new if r["order_id"] != order_id]
+            result.updates = [(o, n) for o, n in result.updates if n["order_id"] != order_id]
+            if order_id in stored:
+                result.updates.append((stored[order_id], row))
+            else:
+                result.new.append(row)
+            first_seen[order_id] = row
+            continue
+        result.conflicts.append(
+            {
+                "order_id": order_id,
+                "customer_id": row["customer_id"],
+                "line": row.get("line"),
+                "stored_line": reference.get("line"),
+                "columns": ",".join(differing),
+            }
+        )
+    return result
+
+
+def conflicts_frame(conflicts: list[Row]) -> pd.DataFrame:
+    """The ``conflicts`` frame of a :class:`~retention.storage.PurchaseWriteResult`."""
+    return pd.DataFrame(
+        {
+            "order_id": pd.Series([c["order_id"] for c in conflicts], dtype=object).astype(
+                "string"
+            ),
+            "line": pd.Series([c["line"] for c in conflicts], dtype="Int64"),
+            "stored_line": pd.Series([c["stored_line"] for c in conflicts], dtype="Int64"),
+            "columns": pd.Series([c["columns"] for c in conflicts], dtype=object).astype(
+                "string"
+            ),
+        }
+    )
+
+
+def quarantine_id(reason: str, order_id: str, line: int | None, columns: str) -> str:
+    """A deterministic id for a quarantined row (re-ingesting a file re-finds it)."""
+    text = json.dumps([reason, order_id, line, columns])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def normalise_contact(contact: str, *, kind: str) -> str:
+    """Normalise an e-mail (trimmed, lower-cased) or phone (E.164 digits) for hashing."""
+    if kind == "email":
+        return contact.strip().lower()
+    if kind == "phone":
+        digits = "".join(ch for ch in contact if ch.isdigit())
+        return f"+{digits}"
+    msg = f"contact kind must be 'email' or 'phone', got {kind!r}"
+    raise ValidationError(msg)
+
+
+def contact_hash(contact: str, *, kind: str, secret: bytes | None) -> str:
+    """HMAC-SHA-256 (with ``secret``) or SHA-256 (without) of a normalised contact point."""
+    return _digest(f"{kind}:{normalise_contact(contact, kind=kind)}".encode(), secret)
+
+
+def _digest(text: bytes, secret: bytes | None) -> str:
+    if secret is None:
+        return hashlib.sha256(text).hexdigest()
+    return hmac.new(secret, text, hashlib.sha256).hexdigest()
+
+
+def pseudonym_of(customer_id: str, *, secret: bytes | None) -> str:
+    """The pseudonymous id purchases of an erased customer are kept under."""
+    return "erased-" + _digest(f"customer:{customer_id}".encode(), secret)[:32]
+
+
+def is_pseudonym(customer_id: str) -> bool:
+    """Return whether an id is an erasure pseudonym."""
+    return customer_id.startswith("erased-")
+
+
+def audit_details(**values: object) -> str:
+    """JSON text for the audit log (ids and counts only)."""
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def check_channel(channel: str) -> str:
+    """Return ``channel`` if it is ``"*"`` or a safe identifier."""
+    return channel if channel == "*" else check_identifier(channel, what="channel")
+
+
+def check_on_conflict(on_conflict: str) -> None:
+    if on_conflict not in {"quarantine", "raise", "update"}:
+        msg = f'on_conflict must be "quarantine", "raise" or "update", got {on_conflict!r}'
+        raise ValidationError(msg)
+
+
+def check_mergeable(keep_id: str, merged_id: str, customers: dict[Any, Row]) -> None:
+    if keep_id == merged_id:
+        msg = f"customers {keep_id!r} and {merged_id!r} are already the same customer"
+        raise ValidationError(msg)
+    for customer_id in (keep_id, merged_id):
+        card = customers.get(customer_id)
+        if card is None:
+            msg = f"customer {customer_id!r} is not stored; nothing to merge"
+            raise NotFoundError(msg)
+        if card["erased_at"] is not None:
+            msg = f"customer {customer_id!r} is erased and cannot take part in a merge"
+            raise ValidationError(msg)
+
+
+def more_restrictive(existing: Row | None, candidate: Row) -> Row:
+    """Pick the consent record that wins a merge: a withdrawal beats a grant, else the later."""
+    if existing is None:
+        return candidate
+    if existing["granted"] != candidate["granted"]:
+        return existing if not existing["granted"] else candidate
+    return candidate if candidate["recorded_at"] > existing["recorded_at"] else existing
+
+
+def erasure_hashes(card: Row, *, secret: bytes | None) -> list[tuple[str, str]]:
+    return [
+        (kind, contact_hash(card[kind], kind=kind, secret=secret))
+        for kind in ("email", "phone")
+        if card.get(kind)
+    ]
+
+
+def old_values(old: Row) -> dict[str, object]:
+    return {column: old[column] for column in PAYLOAD_COLUMNS}
+
+
+def quarantine_row(conflict: Row, now: datetime) -> Row:
+    reason = "duplicate_order_conflict"
+    return {
+        "quarantine_id": quarantine_id(
+            reason, conflict["order_id"], conflict["line"], conflict["columns"]
+        ),
+        "reason": reason,
+        "order_id": conflict["order_id"],
+        "customer_id": conflict["customer_id"],
+        "line": conflict["line"],
+        "details": json.dumps(
+            {"columns": conflict["columns"].split(","), "stored_line": conflict["stored_line"]}
+        ),
+        "created_at": now,
+    }
+
+
+def checkpoint_row(checkpoint: IngestCheckpoint, now: datetime) -> Row:
+    return {
+        "source": checkpoint.source,
+        "fingerprint": checkpoint.fingerprint,
+        "byte_offset": checkpoint.byte_offset,
+        "line": checkpoint.line,
+        "chunks": checkpoint.chunks,
+        "details": json.dumps(checkpoint.counts, sort_keys=True),
+        "updated_at": now,
+    }
+
+
+def checkpoint_from_row(row: Any) -> IngestCheckpoint:  # noqa: ANN401 - dict or SQL row
+    return IngestCheckpoint(
+        source=row["source"],
+        fingerprint=row["fingerprint"],
+        byte_offset=int(row["byte_offset"]),
+        line=int(row["line"]),
+        chunks=int(row["chunks"]),
+        counts={str(k): int(v) for k, v in json.loads(row["details"]).items()},
+    )
+
+
+QUARANTINE_COLUMNS = ("quarantine_id", "reason", "order_id", "customer_id", "line", "details")
+SEGMENT_COLUMNS = ("segment", "kind", "members")
+SUPPRESSING_EVENTS = frozenset({"unsubscribed", "complained"})
+NEW_TOUCH: Row = {
+    "status": "planned",
+    "reason": None,
+    "attempts": 0,
+    "claimed_by": None,
+    "claim_token": None,
+    "claimed_until": None,
+}
+_FINISH_STATES = frozenset(TOUCH_STATES) - {"planned", "claimed"}
+
+
+def consent_changes(existing: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Return whether a consent record replaces the stored one (newer and different)."""
+    if row["recorded_at"] < existing["recorded_at"]:
+        return False
+    return any(existing[k] != row[k] for k in ("granted", "recorded_at", "source"))
+
+
+def check_status(status: str) -> str:
+    """Return ``status`` if it is a touch state."""
+    if status not in TOUCH_STATES:
+        msg = f"touch status must be one of {list(TOUCH_STATES)}, got {status!r}"
+        raise ValidationError(msg)
+    return status
+
+
+def check_event(event: str) -> str:
+    """Return ``event`` if it is a provider outcome."""
+    if event not in TOUCH_EVENTS:
+        msg = f"event must be one of {list(TOUCH_EVENTS)}, got {event!r}"
+        raise ValidationError(msg)
+    return event
+
+
+def check_claim(worker: str, limit: int, lease: timedelta) -> None:
+    """Validate the arguments of ``claim_due``."""
+    if not isinstance(worker, str) or not worker:
+        msg = "worker must be a non-empty name (host and process id, for example)"
+        raise ValidationError(msg)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        msg = f"limit must be a positive integer, got {limit!r}"
+        raise ValidationError(msg)
+    if not isinstance(lease, timedelta) or lease <= timedelta(0):
+        msg = f"lease must be a positive timedelta, got {lease!r}"
+        raise ValidationError(msg)
+
+
+def check_finish(status: str, reason: str | None, send_at: datetime | None) -> None:
+    """Validate the arguments of ``finish_touch``."""
+    if status not in _FINISH_STATES:
+        msg = f"a claimed touch can only finish as one of {sorted(_FINISH_STATES)}, got {status!r}"
+        raise ValidationError(msg)
+    if reason is not None:
+        check_identifier(reason, what="reason")
+    if status == "deferred" and send_at is None:
+        msg = "a deferred touch needs its new send_at"
+        raise ValidationError(msg)
+    if send_at is not None:
+        require_aware(send_at, name="send_at")
+
+
+def finished(
+    status: str, reason: str | None, send_at: datetime | None, current: datetime
+) -> Row:
+    """The column values a finished touch gets."""
+    return {
+        "status": status,
+        "reason": reason,
+        "claimed_by": None,
+        "claim_token": None,
+        "claimed_until": None,
+        "send_at": (send_at.astimezone(UTC) if send_at is not None else current),
+    }
+
+
+def is_due(row: Mapping[str, Any], as_of: datetime) -> bool:
+    """Return whether a touch may be claimed at ``as_of``."""
+    if row["status"] in {"planned", "deferred"}:
+        return bool(row["send_at"] <= as_of)
+    return row["status"] == "claimed" and bool(row["claimed_until"] <= as_of)
+
+
+def verify_rows(
+    *,
+    customers: Iterable[str],
+    aliases: Iterable[Mapping[str, Any]],
+    purchases: Iterable[Mapping[str, Any]],
+    touches: Iterable[Mapping[str, Any]],
+) -> None:
+    """Check the cross-table invariants every store keeps."""
+    known = set(customers)
+    orphans = sorted({p["customer_id"] for p in purchases} - known)
+    if orphans:
+        msg = f"purchases reference unknown customers {describe_ids(orphans)}"
+        raise StorageError(msg)
+    dangling = sorted({a["alias_id"] for a in aliases if a["customer_id"] not in known})
+    if dangling:
+        msg = f"merge aliases {describe_ids(dangling)} point to unknown customers"
+        raise StorageError(msg)
+    for touch in touches:
+        if touch["status"] not in TOUCH_STATES:
+            msg = f"touch {touch['idempotency_key']!r} has an unknown status"
+            raise StorageError(msg)
+        if touch["status"] == "claimed" and touch["claimed_until"] is None:
+            msg = f"touch {touch['idempotency_key']!r} is claimed without a lease"
+            raise StorageError(msg)
