@@ -24,6 +24,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.storage import MemoryStore, SqlStore, Store, open_store
 
 __all__ = [
     "ChannelContractError",
@@ -32,6 +33,7 @@ __all__ = [
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "MemoryStore",
     "MixedCurrencyError",
     "NaiveTimestampError",
     "NotFittedError",
@@ -41,8 +43,11 @@ __all__ = [
     "RetentionError",
     "SchemaError",
     "SchemaVersionError",
+    "SqlStore",
     "StorageError",
+    "Store",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
+    "open_store",
 ]

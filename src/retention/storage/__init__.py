@@ -5,6 +5,7 @@
 :class:`Store` protocol and passes :class:`retention.testing.contracts.StoreContract`.
 """
 
+from retention.storage._open import create_engine, open_store
 from retention.storage.base import (
     CONSENT_COLUMNS,
     CUSTOMER_COLUMNS,
@@ -28,7 +29,6 @@ from retention.storage.base import (
     Store,
     TouchStore,
 )
-from retention.storage._open import create_engine, open_store
 from retention.storage.memory import MemoryStore
 from retention.storage.sql import SqlStore
 

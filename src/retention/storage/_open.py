@@ -22,7 +22,7 @@ __all__ = ["create_engine", "open_store"]
 _SCHEMES = "memory://, sqlite:///path.db, postgresql://user@host/db, duckdb:///path.duckdb"
 
 
-def _secret_bytes(secret: str | bytes | None) -> bytes | None:
+def _secret_bytes(secret: object) -> bytes | None:
     if secret is None or isinstance(secret, bytes):
         return secret
     if isinstance(secret, str):
@@ -31,7 +31,7 @@ def _secret_bytes(secret: str | bytes | None) -> bytes | None:
     raise ValidationError(msg)
 
 
-def create_engine(
+def create_engine(  # noqa: C901 - one branch per backend and option
     url: str, *, schema: str | None = None, read_only: bool = False
 ) -> sa.Engine:
     """Build the SQLAlchemy engine ``open_store`` would use for ``url`` (no connection yet).
@@ -139,9 +139,13 @@ def open_store(
         return MemoryStore(secret=key, clock=audit_clock)
     engine = create_engine(url, schema=schema, read_only=read_only)
     store = SqlStore(engine, secret=key, clock=audit_clock)
-    with translate_errors("opening the store", dialect=engine.dialect.name):
-        if read_only:
-            store.check_version_read_only()
-        else:
-            store.check_version(migrate=migrate)
+    try:
+        with translate_errors("opening the store", dialect=engine.dialect.name):
+            if read_only:
+                store.check_version_read_only()
+            else:
+                store.check_version(migrate=migrate)
+    except BaseException:
+        engine.dispose()
+        raise
     return store

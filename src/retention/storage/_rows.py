@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import timedelta
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -80,6 +79,20 @@ def is_missing(value: object) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+_MAX_LENGTHS = {
+    "email": 320,
+    "phone": 32,
+    "currency": 3,
+    "kind": 16,
+    "source": 64,
+    "topic": 64,
+    "scenario": 63,
+    "channel": 63,
+    "timezone": 64,
+    "language": 35,
+}
+
+
 def _text(value: object, *, column: str, required: bool = False) -> str | None:
     if is_missing(value):
         if required:
@@ -92,6 +105,13 @@ def _text(value: object, *, column: str, required: bool = False) -> str | None:
     if required and not value:
         msg = f"column {column!r} has an empty value; every row needs one"
         raise ValidationError(msg)
+    if "\x00" in value:
+        msg = f"column {column!r} holds a NUL character, which databases cannot store; remove it"
+        raise ValidationError(msg)
+    limit = _MAX_LENGTHS.get(column, 255)
+    if len(value) > limit:
+        msg = f"column {column!r} holds a value longer than {limit} characters"
+        raise ValidationError(msg)
     return value
 
 
@@ -99,8 +119,7 @@ def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list
     series = frame[column]
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         if series.dtype == object and all(
-            is_missing(v) or (isinstance(v, datetime) and v.utcoffset() is not None)
-            for v in series
+            is_missing(v) or (isinstance(v, datetime) and v.utcoffset() is not None) for v in series
         ):
             series = pd.to_datetime(series, utc=True)
         elif pd.api.types.is_datetime64_dtype(series.dtype) or series.dtype == object:
@@ -132,10 +151,7 @@ def _unique(ids: list[str | None], *, frame_name: str, column: str) -> None:
     seen = pd.Series(ids, dtype=object)
     repeated = seen[seen.duplicated()].unique().tolist()
     if repeated:
-        msg = (
-            f"{frame_name} repeats {column} {describe_ids(repeated)}; pass one row per "
-            f"{column}"
-        )
+        msg = f"{frame_name} repeats {column} {describe_ids(repeated)}; pass one row per {column}"
         raise ValidationError(msg)
 
 
@@ -190,19 +206,22 @@ def purchase_rows(transactions: pd.DataFrame) -> list[Row]:
         raise ValidationError(msg)
     instants = _instant_column(transactions, "purchased_at", required=True)
     rows: list[Row] = []
-    columns = {
-        "order_id": transactions["order_id"].astype(object),
-        "customer_id": transactions["customer_id"].astype(object),
-        "amount_minor": transactions["amount_minor"].astype(object),
-        "currency": transactions["currency"].astype(object),
-        "kind": _optional(transactions, "kind"),
-        "refund_of": _optional(transactions, "refund_of"),
-        "source": _optional(transactions, "source"),
-        "category": _optional(transactions, "category"),
-        "line": _optional(transactions, "line"),
+    columns: dict[str, list[Any]] = {
+        name: _optional(transactions, name)
+        for name in (
+            "order_id",
+            "customer_id",
+            "amount_minor",
+            "currency",
+            "kind",
+            "refund_of",
+            "source",
+            "category",
+            "line",
+        )
     }
     for index, instant in enumerate(instants):
-        currency = _text(columns["currency"].iloc[index], column="currency", required=True)
+        currency = _text(columns["currency"][index], column="currency", required=True)
         if currency is None or not is_known_currency(currency):
             msg = f"column 'currency' holds an unknown ISO 4217 code {currency!r}"
             raise ValidationError(msg)
@@ -213,12 +232,12 @@ def purchase_rows(transactions: pd.DataFrame) -> list[Row]:
         line = columns["line"][index]
         rows.append(
             {
-                "order_id": _text(columns["order_id"].iloc[index], column="order_id", required=True),
+                "order_id": _text(columns["order_id"][index], column="order_id", required=True),
                 "customer_id": _text(
-                    columns["customer_id"].iloc[index], column="customer_id", required=True
+                    columns["customer_id"][index], column="customer_id", required=True
                 ),
                 "purchased_at": instant,
-                "amount_minor": int(columns["amount_minor"].iloc[index]),
+                "amount_minor": int(columns["amount_minor"][index]),
                 "currency": currency,
                 "kind": kind,
                 "refund_of": _text(columns["refund_of"][index], column="refund_of"),
@@ -242,25 +261,28 @@ def consent_rows(consents: pd.DataFrame) -> list[Row]:
         recorded_at_col="recorded_at",
     )
     instants = _instant_column(consents, "recorded_at", required=True)
+    cells = {
+        name: _optional(consents, name) for name in ("customer_id", "channel", "purpose", "granted")
+    }
     topics = _optional(consents, "topic")
     sources = _optional(consents, "source")
     rows: list[Row] = []
     for index, instant in enumerate(instants):
-        purpose = _text(consents["purpose"].iloc[index], column="purpose", required=True)
+        purpose = _text(cells["purpose"][index], column="purpose", required=True)
         if purpose not in _PURPOSES:
             msg = f"column 'purpose' must be one of {sorted(_PURPOSES)}, got {purpose!r}"
             raise ValidationError(msg)
-        granted = consents["granted"].iloc[index]
+        granted = cells["granted"][index]
         if not isinstance(granted, bool | np.bool_):
             msg = "column 'granted' must hold booleans"
             raise ValidationError(msg)
         rows.append(
             {
                 "customer_id": _text(
-                    consents["customer_id"].iloc[index], column="customer_id", required=True
+                    cells["customer_id"][index], column="customer_id", required=True
                 ),
                 "channel": check_identifier(
-                    _text(consents["channel"].iloc[index], column="channel", required=True),
+                    _text(cells["channel"][index], column="channel", required=True),
                     what="channel",
                 ),
                 "purpose": purpose,
@@ -290,32 +312,38 @@ def touch_rows(touches: pd.DataFrame) -> list[Row]:
         send_at_col="send_at",
     )
     instants = _instant_column(touches, "send_at", required=True)
+    cells = {
+        name: _optional(touches, name)
+        for name in ("idempotency_key", "customer_id", "scenario", "step", "channel")
+    }
     rows: list[Row] = []
     for index, instant in enumerate(instants):
-        step = touches["step"].iloc[index]
+        step = cells["step"][index]
         if isinstance(step, bool) or not isinstance(step, int | np.integer):
             msg = "column 'step' must hold integers"
             raise ValidationError(msg)
         rows.append(
             {
                 "idempotency_key": _text(
-                    touches["idempotency_key"].iloc[index],
+                    cells["idempotency_key"][index],
                     column="idempotency_key",
                     required=True,
                 ),
                 "customer_id": _text(
-                    touches["customer_id"].iloc[index], column="customer_id", required=True
+                    cells["customer_id"][index], column="customer_id", required=True
                 ),
-                "scenario": _text(touches["scenario"].iloc[index], column="scenario", required=True),
+                "scenario": _text(cells["scenario"][index], column="scenario", required=True),
                 "step": int(step),
                 "channel": check_identifier(
-                    _text(touches["channel"].iloc[index], column="channel", required=True),
+                    _text(cells["channel"][index], column="channel", required=True),
                     what="channel",
                 ),
                 "send_at": instant,
             }
         )
-    _unique([row["idempotency_key"] for row in rows], frame_name="touches", column="idempotency_key")
+    _unique(
+        [row["idempotency_key"] for row in rows], frame_name="touches", column="idempotency_key"
+    )
     return rows
 
 
@@ -323,6 +351,7 @@ _DTYPES: dict[str, str] = {
     "amount_minor": "int64",
     "step": "int64",
     "attempts": "int64",
+    "members": "int64",
     "granted": "bool",
 }
 _INSTANTS = frozenset(
@@ -448,7 +477,7 @@ def classify_purchases(
 
 
 def conflicts_frame(conflicts: list[Row]) -> pd.DataFrame:
-    """The ``conflicts`` frame of a :class:`~retention.storage.PurchaseWriteResult`."""
+    """Build the ``conflicts`` frame of a :class:`~retention.storage.PurchaseWriteResult`."""
     return pd.DataFrame(
         {
             "order_id": pd.Series([c["order_id"] for c in conflicts], dtype=object).astype(
@@ -456,15 +485,13 @@ def conflicts_frame(conflicts: list[Row]) -> pd.DataFrame:
             ),
             "line": pd.Series([c["line"] for c in conflicts], dtype="Int64"),
             "stored_line": pd.Series([c["stored_line"] for c in conflicts], dtype="Int64"),
-            "columns": pd.Series([c["columns"] for c in conflicts], dtype=object).astype(
-                "string"
-            ),
+            "columns": pd.Series([c["columns"] for c in conflicts], dtype=object).astype("string"),
         }
     )
 
 
 def quarantine_id(reason: str, order_id: str, line: int | None, columns: str) -> str:
-    """A deterministic id for a quarantined row (re-ingesting a file re-finds it)."""
+    """Return a deterministic id for a quarantined row (re-ingesting a file re-finds it)."""
     text = json.dumps([reason, order_id, line, columns])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -492,7 +519,7 @@ def _digest(text: bytes, secret: bytes | None) -> str:
 
 
 def pseudonym_of(customer_id: str, *, secret: bytes | None) -> str:
-    """The pseudonymous id purchases of an erased customer are kept under."""
+    """Return the pseudonymous id an erased customer's purchases are kept under."""
     return "erased-" + _digest(f"customer:{customer_id}".encode(), secret)[:32]
 
 
@@ -629,8 +656,8 @@ def check_event(event: str) -> str:
     return event
 
 
-def check_claim(worker: str, limit: int, lease: timedelta) -> None:
-    """Validate the arguments of ``claim_due``."""
+def check_claim(worker: object, limit: object, lease: object) -> None:
+    """Validate the arguments of ``claim_due`` (callers may not be type-checked)."""
     if not isinstance(worker, str) or not worker:
         msg = "worker must be a non-empty name (host and process id, for example)"
         raise ValidationError(msg)
@@ -656,10 +683,8 @@ def check_finish(status: str, reason: str | None, send_at: datetime | None) -> N
         require_aware(send_at, name="send_at")
 
 
-def finished(
-    status: str, reason: str | None, send_at: datetime | None, current: datetime
-) -> Row:
-    """The column values a finished touch gets."""
+def finished(status: str, reason: str | None, send_at: datetime | None, current: datetime) -> Row:
+    """Return the column values a finished touch gets."""
     return {
         "status": status,
         "reason": reason,

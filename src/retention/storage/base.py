@@ -238,7 +238,9 @@ class CustomerStore(Protocol):
         ...
 
     def customers(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        """Return customer cards (all, or those named) sorted by id, columns :data:`CUSTOMER_COLUMNS`.
+        """Return customer cards (all, or those named) sorted by id.
+
+        Columns are :data:`CUSTOMER_COLUMNS`.
 
         Aliases are resolved; unknown ids are left out; erased customers appear under
         their pseudonym with every personal field empty and ``erased_at`` set.
@@ -320,7 +322,7 @@ class PurchaseStore(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
-        """Return purchases sorted by (``purchased_at``, ``order_id``), columns :data:`PURCHASE_COLUMNS`.
+        """Return purchases sorted by (``purchased_at``, ``order_id``) (:data:`PURCHASE_COLUMNS`).
 
         ``since`` is inclusive, ``until`` exclusive; both must be aware.  The frame has
         ``purchased_at`` as ``datetime64[..., UTC]`` and ``amount_minor`` as int64.
@@ -328,7 +330,11 @@ class PurchaseStore(Protocol):
         ...
 
     def quarantined(self) -> pd.DataFrame:
-        """Return quarantined rows: ``quarantine_id``, ``reason``, ``order_id``, ``customer_id``, ``line``, ``details``."""
+        """Return quarantined rows sorted by id.
+
+        Columns ``quarantine_id``, ``reason``, ``order_id``, ``customer_id``, ``line`` and
+        ``details`` (JSON: the differing columns and the stored row's line).
+        """
         ...
 
     def checkpoint(self, source: str) -> IngestCheckpoint | None:
@@ -446,7 +452,7 @@ class TouchStore(Protocol):
     def touches(
         self, *, status: str | None = None, customer_ids: Iterable[str] | None = None
     ) -> pd.DataFrame:
-        """Return touches sorted by (``send_at``, ``idempotency_key``), columns :data:`TOUCH_COLUMNS`."""
+        """Return touches sorted by (``send_at``, ``idempotency_key``) (:data:`TOUCH_COLUMNS`)."""
         ...
 
     def record_event(
@@ -470,7 +476,7 @@ class TouchStore(Protocol):
         ...
 
     def events(self, idempotency_key: str | None = None) -> pd.DataFrame:
-        """Return outcome events sorted by (``occurred_at``, ``event_id``), :data:`TOUCH_EVENT_COLUMNS`."""
+        """Return outcome events sorted by (``occurred_at``, ``event_id``)."""
         ...
 
 

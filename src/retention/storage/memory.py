@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,7 +12,7 @@ import attrs
 import pandas as pd
 
 from retention._validation import check_identifier, require_aware
-from retention.exceptions import NotFoundError, StorageError, ValidationError
+from retention.exceptions import NotFoundError, StorageError
 from retention.storage import _rows
 from retention.storage._clock import system_clock
 from retention.storage.base import (
@@ -21,11 +21,8 @@ from retention.storage.base import (
     DEFAULT_LEASE,
     PURCHASE_COLUMNS,
     SUPPRESSION_COLUMNS,
-    TERMINAL_TOUCH_STATES,
     TOUCH_COLUMNS,
     TOUCH_EVENT_COLUMNS,
-    TOUCH_EVENTS,
-    TOUCH_STATES,
     ErasureResult,
     IngestCheckpoint,
     MergeResult,
@@ -90,16 +87,18 @@ class MemoryStore:
         init=False, factory=lambda: {table: {} for table in _TABLES}
     )
     _closed: bool = attrs.field(default=False, init=False)
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
 
     # -- plumbing -----------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[dict[str, dict[Any, Row]]]:
-        if self._closed:
-            msg = "the store is closed; open a new one"
-            raise StorageError(msg)
-        working = {table: dict(rows) for table, rows in self._data.items()}
-        yield working
-        self._data = working
+        with self._lock:
+            if self._closed:
+                msg = "the store is closed; open a new one"
+                raise StorageError(msg)
+            working = {table: dict(rows) for table, rows in self._data.items()}
+            yield working
+            self._data = working
 
     def _now(self) -> datetime:
         return require_aware(self.clock(), name="clock()")
@@ -109,7 +108,9 @@ class MemoryStore:
         alias = data["aliases"].get(customer_id)
         return customer_id if alias is None else str(alias["customer_id"])
 
-    def _audit(self, data: dict[str, dict[Any, Row]], action: str, subject: str, **details: object) -> None:
+    def _audit(
+        self, data: dict[str, dict[Any, Row]], action: str, subject: str, **details: object
+    ) -> None:
         audit_id = uuid.uuid4().hex
         data["audit"][audit_id] = {
             "audit_id": audit_id,
@@ -133,7 +134,7 @@ class MemoryStore:
 
     # -- customers ----------------------------------------------------------------
     def upsert_customers(self, customers: pd.DataFrame) -> int:
-        """Insert new customers and update changed ones; see :class:`~retention.storage.CustomerStore`."""
+        """Insert new customers and update changed ones (see ``CustomerStore``)."""
         rows, fields = _rows.customer_rows(customers)
         changed = 0
         with self._transaction() as data:
@@ -173,7 +174,7 @@ class MemoryStore:
         """Return the id a (possibly merged) customer now lives under."""
         return self._resolve(self._data, customer_id)
 
-    def merge_customers(self, keep: str, merged: str) -> MergeResult:
+    def merge_customers(self, keep: str, merged: str) -> MergeResult:  # noqa: C901, PLR0912 - one step per table, in order
         """Merge ``merged`` into ``keep``; see :class:`~retention.storage.CustomerStore`."""
         with self._transaction() as data:
             alias = data["aliases"].get(merged)
@@ -237,7 +238,7 @@ class MemoryStore:
             self._audit(data, "merge", keep_id, merged=merged_id, purchases=moved, touches=touches)
         return MergeResult(keep_id, merged_id, moved, touches, already_merged=False)
 
-    def erase_customer(self, customer_id: str) -> ErasureResult:
+    def erase_customer(self, customer_id: str) -> ErasureResult:  # noqa: C901, PLR0912 - one step per table, in order
         """Erase a person; see :class:`~retention.storage.CustomerStore`."""
         with self._transaction() as data:
             resolved = self._resolve(data, customer_id)
@@ -268,12 +269,18 @@ class MemoryStore:
                     },
                 )
             former_ids = {resolved} | {
-                alias_id for alias_id, row in data["aliases"].items() if row["customer_id"] == resolved
+                alias_id
+                for alias_id, row in data["aliases"].items()
+                if row["customer_id"] == resolved
             }
             kept = 0
             for order_id, row in list(data["purchases"].items()):
                 if row["customer_id"] == resolved:
-                    data["purchases"][order_id] = {**row, "customer_id": pseudonym, "updated_at": now}
+                    data["purchases"][order_id] = {
+                        **row,
+                        "customer_id": pseudonym,
+                        "updated_at": now,
+                    }
                     kept += 1
             for key, row in list(data["touches"].items()):
                 if row["customer_id"] == resolved:
@@ -363,7 +370,7 @@ class MemoryStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
-        """Return purchases sorted by time and order id; see :class:`~retention.storage.PurchaseStore`."""
+        """Return purchases sorted by time and order id (see ``PurchaseStore``)."""
         data = self._data
         rows = list(data["purchases"].values())
         if customer_ids is not None:
@@ -532,7 +539,7 @@ class MemoryStore:
     def claim_due(
         self, *, as_of: datetime, worker: str, limit: int = 100, lease: timedelta = DEFAULT_LEASE
     ) -> pd.DataFrame:
-        """Claim up to ``limit`` due touches for ``worker``; see :class:`~retention.storage.TouchStore`."""
+        """Claim up to ``limit`` due touches for ``worker`` (see ``TouchStore``)."""
         as_of = require_aware(as_of, name="as_of")
         _rows.check_claim(worker, limit, lease)
         with self._transaction() as data:
@@ -611,7 +618,10 @@ class MemoryStore:
         with self._transaction() as data:
             touch = data["touches"].get(idempotency_key)
             if touch is None:
-                msg = f"touch {idempotency_key!r} is not stored; quarantine the event as unknown_touch"
+                msg = (
+                    f"touch {idempotency_key!r} is not stored; "
+                    "quarantine the event as unknown_touch"
+                )
                 raise NotFoundError(msg)
             if key in data["events"]:
                 return False

@@ -16,13 +16,15 @@ test compares the migrated database with this metadata.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from retention.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -141,7 +143,7 @@ consents = sa.Table(
     "consents",
     metadata,
     _id("customer_id", primary_key=True),
-    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("channel", sa.String(63), primary_key=True),
     sa.Column("purpose", sa.String(32), primary_key=True),
     sa.Column("topic", sa.String(64), primary_key=True),  # "" = the whole purpose
     sa.Column("granted", sa.Boolean, nullable=False),
@@ -156,8 +158,8 @@ suppressions = sa.Table(
     metadata,
     sa.Column("subject_kind", sa.String(16), primary_key=True),  # customer, email, phone
     sa.Column("subject", sa.String(_ID), primary_key=True),  # customer id or contact hash
-    sa.Column("channel", sa.String(32), primary_key=True),  # "*" = every channel
-    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(63), primary_key=True),  # "*" = every channel
+    sa.Column("reason", sa.String(63), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -165,7 +167,7 @@ segments = sa.Table(
     "segments",
     metadata,
     sa.Column("segment", sa.String(63), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(63), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -183,7 +185,7 @@ touches = sa.Table(
     _id("customer_id", nullable=False, index=True),
     sa.Column("scenario", sa.String(63), nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(63), nullable=False),
     sa.Column("send_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("reason", sa.String(64)),

@@ -10,12 +10,11 @@ chained as ``__cause__`` and no SQL text or parameter values in the message.
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -45,10 +44,13 @@ from retention.storage.base import (
     OnConflict,
     PurchaseWriteResult,
 )
-from retention.storage.migrations import VERSION_TABLE, current_version, upgrade
+from retention.storage.migrations import current_version, upgrade
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime, timedelta
+
+    import pandas as pd
 
 __all__ = ["SqlStore"]
 
@@ -136,6 +138,7 @@ class SqlStore:
     clock: _rows.Clock = attrs.field(default=system_clock, kw_only=True)
     persistent: bool = attrs.field(init=False)
     multi_process_writers: bool = attrs.field(init=False)
+    _write_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
         """Derive capability flags from the dialect."""
@@ -152,7 +155,11 @@ class SqlStore:
 
     @contextlib.contextmanager
     def _begin(self, operation: str, *, write: bool = True) -> Iterator[sa.Connection]:
-        with translate_errors(operation, dialect=self.dialect):
+        # DuckDB's optimistic transactions abort concurrent writers of the same rows;
+        # it allows one writer process anyway, so this process's writers take turns.
+        serialise = write and self.dialect == "duckdb"
+        lock = self._write_lock if serialise else contextlib.nullcontext()
+        with lock, translate_errors(operation, dialect=self.dialect):
             engine = self.engine.execution_options(retention_write=write)
             with engine.begin() as connection:
                 yield connection
@@ -176,7 +183,9 @@ class SqlStore:
         aliases = self._fetch(connection, tables.customer_aliases, "alias_id", ids)
         return {i: (aliases[i]["customer_id"] if i in aliases else i) for i in ids}
 
-    def _audit(self, connection: sa.Connection, action: str, subject: str, **details: object) -> None:
+    def _audit(
+        self, connection: sa.Connection, action: str, subject: str, **details: object
+    ) -> None:
         connection.execute(
             tables.audit_log.insert(),
             {
@@ -265,15 +274,22 @@ class SqlStore:
         """Check invariants; raise StorageError naming what is broken."""
         with self._begin("verifying the store", write=False) as connection:
             _rows.verify_rows(
-                customers=connection.execute(sa.select(tables.customers.c.customer_id)).scalars(),
-                aliases=[_as_row(r) for r in connection.execute(sa.select(tables.customer_aliases)).mappings()],
+                customers=list(
+                    connection.execute(sa.select(tables.customers.c.customer_id)).scalars()
+                ),
+                aliases=[
+                    _as_row(r)
+                    for r in connection.execute(sa.select(tables.customer_aliases)).mappings()
+                ],
                 purchases=[
                     {"customer_id": c}
                     for c in connection.execute(
                         sa.select(tables.purchases.c.customer_id).distinct()
                     ).scalars()
                 ],
-                touches=[_as_row(r) for r in connection.execute(sa.select(tables.touches)).mappings()],
+                touches=[
+                    _as_row(r) for r in connection.execute(sa.select(tables.touches)).mappings()
+                ],
             )
 
     def close(self) -> None:
@@ -282,10 +298,9 @@ class SqlStore:
 
     # -- customers ----------------------------------------------------------------
     def upsert_customers(self, customers: pd.DataFrame) -> int:
-        """Insert new customers and update changed ones; see :class:`~retention.storage.CustomerStore`."""
+        """Insert new customers and update changed ones (see ``CustomerStore``)."""
         rows, fields = _rows.customer_rows(customers)
         table = tables.customers
-        changed = 0
         with self._begin("upserting customers") as connection:
             resolved = self._resolve_many(connection, (r["customer_id"] for r in rows))
             existing = self._fetch(connection, table, "customer_id", resolved.values())
@@ -316,24 +331,29 @@ class SqlStore:
                 statement = (
                     table.update()
                     .where(table.c.customer_id == sa.bindparam("b_customer_id"))
-                    .values({c: sa.bindparam(f"b_{c}") for c in (*_rows.CUSTOMER_FIELDS, "updated_at")})
+                    .values(
+                        {c: sa.bindparam(f"b_{c}") for c in (*_rows.CUSTOMER_FIELDS, "updated_at")}
+                    )
                 )
                 connection.execute(
                     statement,
                     [{f"b_{k}": v for k, v in row.items()} for row in updates.values()],
                 )
-            changed = len(inserts) + len(updates)
-        return changed
+        return len(inserts) + len(updates)
 
     def customers(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Return customer cards sorted by id; see :class:`~retention.storage.CustomerStore`."""
         with self._begin("reading customers", write=False) as connection:
             if customer_ids is None:
-                rows = [_as_row(r) for r in connection.execute(sa.select(tables.customers)).mappings()]
+                rows = [
+                    _as_row(r) for r in connection.execute(sa.select(tables.customers)).mappings()
+                ]
             else:
                 resolved = self._resolve_many(connection, customer_ids)
                 rows = list(
-                    self._fetch(connection, tables.customers, "customer_id", resolved.values()).values()
+                    self._fetch(
+                        connection, tables.customers, "customer_id", resolved.values()
+                    ).values()
                 )
         rows.sort(key=lambda r: r["customer_id"])
         return _rows.frame_of(rows, CUSTOMER_COLUMNS)
@@ -396,23 +416,34 @@ class SqlStore:
                 t.customer_aliases.insert(),
                 {"alias_id": merged_id, "customer_id": keep_id, "created_at": now},
             )
-            self._audit(connection, "merge", keep_id, merged=merged_id, purchases=moved, touches=touches)
+            self._audit(
+                connection, "merge", keep_id, merged=merged_id, purchases=moved, touches=touches
+            )
         return MergeResult(keep_id, merged_id, moved, touches, already_merged=False)
 
     def _move_memberships(self, connection: sa.Connection, old: str, new: str) -> None:
         m = tables.segment_memberships
-        old_segments = set(connection.execute(sa.select(m.c.segment).where(m.c.customer_id == old)).scalars())
+        old_segments = set(
+            connection.execute(sa.select(m.c.segment).where(m.c.customer_id == old)).scalars()
+        )
         if not old_segments:
             return
-        new_segments = set(connection.execute(sa.select(m.c.segment).where(m.c.customer_id == new)).scalars())
+        new_segments = set(
+            connection.execute(sa.select(m.c.segment).where(m.c.customer_id == new)).scalars()
+        )
         connection.execute(m.delete().where(m.c.customer_id == old))
-        additions = [{"segment": s, "customer_id": new} for s in sorted(old_segments - new_segments)]
+        additions = [
+            {"segment": s, "customer_id": new} for s in sorted(old_segments - new_segments)
+        ]
         if additions:
             connection.execute(m.insert(), additions)
 
     def _merge_consents(self, connection: sa.Connection, old: str, new: str, now: datetime) -> None:
         c = tables.consents
-        old_rows = [_as_row(r) for r in connection.execute(sa.select(c).where(c.c.customer_id == old)).mappings()]
+        old_rows = [
+            _as_row(r)
+            for r in connection.execute(sa.select(c).where(c.c.customer_id == old)).mappings()
+        ]
         if not old_rows:
             return
         new_rows = {
@@ -530,7 +561,9 @@ class SqlStore:
                 t.customer_aliases.delete().where(t.customer_aliases.c.customer_id == resolved)
             )
             for chunk in _chunks(sorted(former)):
-                connection.execute(t.quarantine.delete().where(t.quarantine.c.customer_id.in_(chunk)))
+                connection.execute(
+                    t.quarantine.delete().where(t.quarantine.c.customer_id.in_(chunk))
+                )
             self._move_customer_suppressions(connection, resolved, pseudonym)
             connection.execute(t.customers.delete().where(t.customers.c.customer_id == resolved))
             connection.execute(
@@ -624,7 +657,7 @@ class SqlStore:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
-        """Return purchases sorted by time and order id; see :class:`~retention.storage.PurchaseStore`."""
+        """Return purchases sorted by time and order id (see ``PurchaseStore``)."""
         p = tables.purchases
         statement = sa.select(*(p.c[c] for c in PURCHASE_COLUMNS))
         if since is not None:
@@ -638,7 +671,9 @@ class SqlStore:
                 for chunk in _chunks(wanted):
                     rows += [
                         _as_row(r)
-                        for r in connection.execute(statement.where(p.c.customer_id.in_(chunk))).mappings()
+                        for r in connection.execute(
+                            statement.where(p.c.customer_id.in_(chunk))
+                        ).mappings()
                     ]
             else:
                 rows = [_as_row(r) for r in connection.execute(statement).mappings()]
@@ -667,7 +702,9 @@ class SqlStore:
             resolved = self._resolve_many(connection, (row["customer_id"] for row in rows))
             existing: dict[tuple[str, ...], Row] = {}
             for chunk in _chunks(sorted(set(resolved.values()))):
-                for r in connection.execute(sa.select(c).where(c.c.customer_id.in_(chunk))).mappings():
+                for r in connection.execute(
+                    sa.select(c).where(c.c.customer_id.in_(chunk))
+                ).mappings():
                     existing[tuple(r[k] for k in _rows.CONSENT_KEY)] = _as_row(r)
             now = self._now()
             for row in rows:
@@ -761,11 +798,16 @@ class SqlStore:
         with self._begin("checking suppression", write=False) as connection:
             resolved = self._resolve_many(connection, [customer_id])[customer_id]
             subjects = [("customer", resolved)]
-            card = self._fetch(connection, tables.customers, "customer_id", [resolved]).get(resolved)
+            card = self._fetch(connection, tables.customers, "customer_id", [resolved]).get(
+                resolved
+            )
             if card is not None:
                 subjects += _rows.erasure_hashes(card, secret=self.secret)
             condition = sa.or_(
-                *(sa.and_(s.c.subject_kind == kind, s.c.subject == subject) for kind, subject in subjects)
+                *(
+                    sa.and_(s.c.subject_kind == kind, s.c.subject == subject)
+                    for kind, subject in subjects
+                )
             )
             found = connection.execute(
                 sa.select(sa.func.count())
@@ -785,16 +827,22 @@ class SqlStore:
             members = sorted(set(self._resolve_many(connection, ids).values()))
             connection.execute(m.delete().where(m.c.segment == segment))
             if members:
-                connection.execute(m.insert(), [{"segment": segment, "customer_id": c} for c in members])
+                connection.execute(
+                    m.insert(), [{"segment": segment, "customer_id": c} for c in members]
+                )
             connection.execute(s.delete().where(s.c.segment == segment))
-            connection.execute(s.insert(), {"segment": segment, "kind": kind, "updated_at": self._now()})
+            connection.execute(
+                s.insert(), {"segment": segment, "kind": kind, "updated_at": self._now()}
+            )
         return len(members)
 
     def segments(self) -> pd.DataFrame:
         """Return each segment's name, kind and member count, sorted by name."""
         m, s = tables.segment_memberships, tables.segments
         counts = (
-            sa.select(m.c.segment, sa.func.count().label("members")).group_by(m.c.segment).subquery()
+            sa.select(m.c.segment, sa.func.count().label("members"))
+            .group_by(m.c.segment)
+            .subquery()
         )
         statement = sa.select(
             s.c.segment, s.c.kind, sa.func.coalesce(counts.c.members, 0).label("members")
@@ -807,7 +855,9 @@ class SqlStore:
         """Return the sorted member ids of ``segment``."""
         check_identifier(segment, what="segment name")
         m = tables.segment_memberships
-        rows = self._select_rows(sa.select(m.c.customer_id).where(m.c.segment == segment), "reading a segment")
+        rows = self._select_rows(
+            sa.select(m.c.customer_id).where(m.c.segment == segment), "reading a segment"
+        )
         return sorted(r["customer_id"] for r in rows)
 
     # -- touches ------------------------------------------------------------------
@@ -816,7 +866,9 @@ class SqlStore:
         rows = _rows.touch_rows(touches)
         t = tables.touches
         with self._begin("planning touches") as connection:
-            existing = self._fetch(connection, t, "idempotency_key", (r["idempotency_key"] for r in rows))
+            existing = self._fetch(
+                connection, t, "idempotency_key", (r["idempotency_key"] for r in rows)
+            )
             resolved = self._resolve_many(connection, (r["customer_id"] for r in rows))
             now = self._now()
             new = [
@@ -837,7 +889,7 @@ class SqlStore:
     def claim_due(
         self, *, as_of: datetime, worker: str, limit: int = 100, lease: timedelta = DEFAULT_LEASE
     ) -> pd.DataFrame:
-        """Claim up to ``limit`` due touches for ``worker``; see :class:`~retention.storage.TouchStore`.
+        """Claim up to ``limit`` due touches for ``worker`` (see ``TouchStore``).
 
         PostgreSQL selects candidates with ``FOR UPDATE SKIP LOCKED``; every backend then
         runs one conditional ``UPDATE`` that re-checks due-ness, so a touch another worker
@@ -894,7 +946,9 @@ class SqlStore:
         _rows.check_finish(status, reason, send_at)
         t = tables.touches
         with self._begin("finishing a touch") as connection:
-            row = self._fetch(connection, t, "idempotency_key", [idempotency_key]).get(idempotency_key)
+            row = self._fetch(connection, t, "idempotency_key", [idempotency_key]).get(
+                idempotency_key
+            )
             if row is None:
                 msg = f"touch {idempotency_key!r} is not stored"
                 raise NotFoundError(msg)
@@ -904,7 +958,9 @@ class SqlStore:
             }
             updated = connection.execute(
                 t.update()
-                .where(key_is(t, idempotency_key), t.c.status == "claimed", t.c.claimed_by == worker)
+                .where(
+                    key_is(t, idempotency_key), t.c.status == "claimed", t.c.claimed_by == worker
+                )
                 .values(**values)
             ).rowcount
         return bool(updated)
@@ -939,11 +995,14 @@ class SqlStore:
         key = event_id if event_id is not None else f"{idempotency_key}:{event}"
         e = tables.touch_events
         with self._begin("recording an outcome event") as connection:
-            touch = self._fetch(connection, tables.touches, "idempotency_key", [idempotency_key]).get(
-                idempotency_key
-            )
+            touch = self._fetch(
+                connection, tables.touches, "idempotency_key", [idempotency_key]
+            ).get(idempotency_key)
             if touch is None:
-                msg = f"touch {idempotency_key!r} is not stored; quarantine the event as unknown_touch"
+                msg = (
+                    f"touch {idempotency_key!r} is not stored; "
+                    "quarantine the event as unknown_touch"
+                )
                 raise NotFoundError(msg)
             if self._fetch(connection, e, "event_id", [key]):
                 return False
@@ -959,7 +1018,9 @@ class SqlStore:
                 },
             )
             if event in _rows.SUPPRESSING_EVENTS:
-                self._suppress(connection, "customer", touch["customer_id"], touch["channel"], event)
+                self._suppress(
+                    connection, "customer", touch["customer_id"], touch["channel"], event
+                )
         return True
 
     def events(self, idempotency_key: str | None = None) -> pd.DataFrame:
@@ -1026,4 +1087,3 @@ def install_sqlite_transactions(engine: sa.Engine) -> None:
     def _begin(connection: sa.Connection) -> None:
         write = connection.get_execution_options().get("retention_write", True)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-

@@ -35,7 +35,7 @@ class DuckDBImpl(DefaultImpl):
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
-    """An Alembic configuration pointing at the shipped migrations (no ini file)."""
+    """Return an Alembic configuration pointing at the shipped migrations (no ini file)."""
     config = Config()
     location = resources.files("retention.storage") / "migrations"
     config.set_main_option("script_location", str(location))

@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_table(
         "consents",
         sa.Column("customer_id", sa.String(length=255), nullable=False),
-        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=63), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("topic", sa.String(length=64), nullable=False),
         sa.Column("granted", sa.Boolean(), nullable=False),
@@ -98,7 +98,7 @@ def upgrade() -> None:
     op.create_table(
         "segments",
         sa.Column("segment", sa.String(length=63), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=63), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("segment"),
     )
@@ -106,8 +106,8 @@ def upgrade() -> None:
         "suppressions",
         sa.Column("subject_kind", sa.String(length=16), nullable=False),
         sa.Column("subject", sa.String(length=255), nullable=False),
-        sa.Column("channel", sa.String(length=32), nullable=False),
-        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=63), nullable=False),
+        sa.Column("reason", sa.String(length=63), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("subject_kind", "subject", "channel"),
     )
@@ -130,7 +130,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=255), nullable=False),
         sa.Column("scenario", sa.String(length=63), nullable=False),
         sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=63), nullable=False),
         sa.Column("send_at", UtcDateTime(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=64), nullable=True),
