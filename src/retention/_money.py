@@ -49,13 +49,13 @@ def currency_exponent(code: str) -> int:
     Raises
     ------
     ValidationError
-        If the code is not an ISO 4217 currency code.
+        If the code is not an ISO 4217 currency code (reason ``unknown_currency``).
     """
     try:
         return CURRENCY_EXPONENTS[code]
     except KeyError:
         msg = f"unknown currency code {code!r}; use an ISO 4217 code such as 'EUR' or 'USD'"
-        raise ValidationError(msg) from None
+        raise ValidationError(msg, reason="unknown_currency", field="currency") from None
 
 
 def to_minor(amount: Decimal | int | str, currency: str) -> int:
@@ -63,6 +63,13 @@ def to_minor(amount: Decimal | int | str, currency: str) -> int:
 
     The amount must be exact at the currency's exponent: ``19.99`` EUR is 1999,
     ``19.999`` EUR is refused rather than rounded.
+
+    Raises
+    ------
+    ValidationError
+        With reason ``unknown_currency``, ``unparseable_amount`` (not a number or
+        infinite), ``missing_amount`` (NaN) or ``precision_loss`` (more decimal places
+        than the currency allows).
 
     >>> to_minor(Decimal("19.99"), "EUR")
     1999
@@ -74,17 +81,20 @@ def to_minor(amount: Decimal | int | str, currency: str) -> int:
         value = Decimal(amount)
     except (InvalidOperation, ValueError, TypeError):
         msg = f"amount {amount!r} is not a number"
-        raise ValidationError(msg) from None
+        raise ValidationError(msg, reason="unparseable_amount", field="amount") from None
+    if value.is_nan():
+        msg = "amount is missing (NaN); pass a number, missing amounts are never read as 0"
+        raise ValidationError(msg, reason="missing_amount", field="amount")
     if not value.is_finite():
         msg = f"amount {amount!r} is not a finite number"
-        raise ValidationError(msg)
+        raise ValidationError(msg, reason="unparseable_amount", field="amount")
     scaled = value.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         msg = (
             f"amount {amount!r} has more decimal places than {currency} allows ({exponent}); "
             "round it explicitly before passing it"
         )
-        raise ValidationError(msg)
+        raise ValidationError(msg, reason="precision_loss", field="amount")
     return int(scaled)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from retention.exceptions import SchemaError, ValidationError
+from retention.exceptions import NaiveTimestampError, SchemaError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -99,7 +99,14 @@ def require_time_unit(time_unit: object) -> str:
 
 
 def require_aware(value: object, *, name: str) -> datetime:
-    """Return ``value`` as an aware :class:`datetime`, refusing naive ones."""
+    """Return ``value`` as an aware :class:`datetime`, refusing naive ones.
+
+    Raises
+    ------
+    ValidationError
+        If ``value`` is not a datetime; :class:`NaiveTimestampError` (reason
+        ``naive_timestamp``) if it has no time zone.
+    """
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if not isinstance(value, datetime):
@@ -110,7 +117,7 @@ def require_aware(value: object, *, name: str) -> datetime:
             f"{name} is a naive datetime; pass an aware one, "
             "for example datetime(2024, 1, 31, tzinfo=UTC)"
         )
-        raise ValidationError(msg)
+        raise NaiveTimestampError(msg, field=name)
     return value
 
 

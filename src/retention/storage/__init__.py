@@ -3,6 +3,7 @@
 :func:`open_store` opens one from a URL: ``memory://``, ``sqlite:///path.db``,
 ``postgresql://user@host/db`` or ``duckdb:///path.duckdb``.  Every store implements the
 :class:`Store` protocol and passes :class:`retention.testing.contracts.StoreContract`.
+:mod:`retention.storage.pushdown` computes the heavy aggregations inside the database.
 """
 
 from retention.storage._open import create_engine, open_store

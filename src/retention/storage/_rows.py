@@ -8,24 +8,37 @@ in how they persist rows.  Rows are plain dicts keyed by column name, holding ``
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retention._money import is_known_currency
+from retention._money import CURRENCY_EXPONENTS, is_known_currency
 from retention._validation import check_identifier, describe_ids, require_aware, require_columns
+from retention.contacts import contact_hash as hash_contact_point
 from retention.exceptions import (
     DuplicateError,
     NaiveTimestampError,
     NotFoundError,
     StorageError,
     ValidationError,
+)
+from retention.models import (
+    ChannelKind,
+    Consent,
+    Customer,
+    Purchase,
+    SegmentKind,
+    consent_to_row,
+    customer_from_row,
+    customer_to_row,
+    purchases_to_frame,
 )
 from retention.storage.base import (
     CONSENT_COLUMNS,
@@ -44,7 +57,6 @@ __all__ = [
     "CONSENT_KEY",
     "CUSTOMER_FIELDS",
     "PAYLOAD_COLUMNS",
-    "PERSONAL_FIELDS",
     "Clock",
     "PurchaseClassification",
     "classify_purchases",
@@ -52,7 +64,6 @@ __all__ = [
     "contact_hash",
     "customer_rows",
     "frame_of",
-    "normalise_contact",
     "pseudonym_of",
     "purchase_rows",
     "touch_rows",
@@ -62,14 +73,41 @@ Row = dict[str, Any]
 Clock = Callable[[], datetime]
 
 #: Card fields a caller may write (everything but the id and the store's own columns).
-CUSTOMER_FIELDS = ("email", "phone", "name", "birth_date", "timezone", "language")
-#: Fields erasure clears.
-PERSONAL_FIELDS = ("email", "phone", "name", "birth_date")
+CUSTOMER_FIELDS = (
+    "name",
+    "emails",
+    "phones",
+    "social_profiles",
+    "birthday",
+    "time_zone",
+    "language",
+    "preferred_channels",
+    "acquisition_source",
+    "loyalty_level",
+    "attributes",
+)
+#: The empty value of each card field (what erasure leaves behind).
+EMPTY_CARD: dict[str, Any] = {
+    "name": None,
+    "emails": [],
+    "phones": [],
+    "social_profiles": {},
+    "birthday": None,
+    "time_zone": None,
+    "language": None,
+    "preferred_channels": [],
+    "acquisition_source": None,
+    "loyalty_level": None,
+    "attributes": {},
+}
+#: Card fields kept as JSON text in SQL stores.
+JSON_FIELDS = ("emails", "phones", "social_profiles", "preferred_channels", "attributes")
 #: The purchase columns whose equality makes a repeated order id a duplicate, not a conflict.
 PAYLOAD_COLUMNS = ("customer_id", "purchased_at", "amount_minor", "currency", "kind", "refund_of")
-CONSENT_KEY = ("customer_id", "channel", "purpose", "topic")
+CONSENT_KEY = ("customer_id", "channel", "topic", "subtopic")
+#: The purchase columns a store keeps (``amount`` is derived on the way out).
+STORED_PURCHASE_COLUMNS = tuple(column for column in PURCHASE_COLUMNS if column != "amount")
 _KINDS = frozenset({"purchase", "refund"})
-_PURPOSES = frozenset({"marketing", "transactional", "service"})
 
 
 def is_missing(value: object) -> bool:
@@ -108,6 +146,11 @@ def _text(value: object, *, column: str, required: bool = False) -> str | None:
     if "\x00" in value:
         msg = f"column {column!r} holds a NUL character, which databases cannot store; remove it"
         raise ValidationError(msg)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"column {column!r} holds a lone surrogate, which is not valid Unicode text"
+        raise ValidationError(msg) from None
     limit = _MAX_LENGTHS.get(column, 255)
     if len(value) > limit:
         msg = f"column {column!r} holds a value longer than {limit} characters"
@@ -155,40 +198,126 @@ def _unique(ids: list[str | None], *, frame_name: str, column: str) -> None:
         raise ValidationError(msg)
 
 
-def customer_rows(customers: pd.DataFrame) -> tuple[list[Row], tuple[str, ...]]:
-    """Validate a customer-card frame; return its rows and the card fields it carries."""
-    require_columns(customers, frame_name="customers", customer_id_col="customer_id")
-    fields = tuple(field for field in CUSTOMER_FIELDS if field in customers.columns)
-    ids = [_text(v, column="customer_id", required=True) for v in customers["customer_id"]]
-    _unique(ids, frame_name="customers", column="customer_id")
-    rows: list[Row] = [{"customer_id": customer_id} for customer_id in ids]
-    for field in fields:
-        for row, value in zip(rows, customers[field].astype(object), strict=True):
-            if field == "birth_date":
-                row[field] = _date(value)
-            else:
-                row[field] = _text(value, column=field)
-    return rows, fields
+def empty_card(customer_id: str, now: datetime) -> Row:
+    """Return a stub card: every field empty."""
+    return {
+        "customer_id": customer_id,
+        **copy.deepcopy(EMPTY_CARD),
+        "erased_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
-def _date(value: object) -> date | None:
-    if is_missing(value):
-        return None
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.date()
-    if isinstance(value, date):
-        return value
+def customer_rows(
+    customers: pd.DataFrame | Iterable[Customer],
+) -> tuple[list[Row], tuple[str, ...], list[Row]]:
+    """Validate customer cards; return their rows, the fields they carry, and consent rows.
+
+    Frames are read row by row through :func:`retention.models.customer_from_row`, so
+    cards are validated and normalised exactly like domain objects.
+    """
+    if isinstance(customers, pd.DataFrame):
+        require_columns(customers, frame_name="customers", customer_id_col="customer_id")
+        fields = tuple(field for field in CUSTOMER_FIELDS if field in customers.columns)
+        with_consents = "consents" in customers.columns
+        cards = [
+            customer_from_row({str(key): value for key, value in record.items()})
+            for record in customers.astype(object).to_dict(orient="records")
+        ]
+    else:
+        cards = list(customers)
+        for card in cards:
+            _require_instance(card, Customer, "customers")
+        fields, with_consents = CUSTOMER_FIELDS, True
+    _unique([card.customer_id for card in cards], frame_name="customers", column="customer_id")
+    rows: list[Row] = []
+    consent_records: list[Row] = []
+    for card in cards:
+        mapped = customer_to_row(card)
+        for field in fields:
+            _text_limit(mapped[field], field)
+        rows.append({"customer_id": card.customer_id, **{f: mapped[f] for f in fields}})
+        if with_consents:
+            consent_records += [
+                consent_record(card.customer_id, consent) for consent in card.consents
+            ]
+    return rows, fields, consent_records
+
+
+def _require_instance(value: object, kind: type, name: str) -> None:
+    """Refuse a sequence item of the wrong type (callers may not be type-checked)."""
+    if not isinstance(value, kind):
+        msg = f"{name} must be a DataFrame or {kind.__name__} objects, got {type(value).__name__}"
+        raise ValidationError(msg)
+
+
+def _text_limit(value: object, field: str) -> None:
     if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    msg = "column 'birth_date' must hold dates (YYYY-MM-DD)"
-    raise ValidationError(msg)
+        _text(value, column=field)
 
 
-def purchase_rows(transactions: pd.DataFrame) -> list[Row]:
-    """Validate a canonical purchase frame; return its rows (with ``line`` if present)."""
+def consent_record(customer_id: str, consent: Consent) -> Row:
+    """Return the store row of one consent record (subtopic ``""`` for a whole topic)."""
+    row = consent_to_row(consent)
+    return {
+        "customer_id": customer_id,
+        "channel": row["channel"],
+        "topic": row["topic"],
+        "subtopic": row["subtopic"] or "",
+        "granted": row["granted"],
+        "recorded_at": row["recorded_at"].astimezone(UTC),
+        "source": _text(row["source"], column="source"),
+    }
+
+
+def card_to_customer(card: Mapping[str, Any], consents: Iterable[Mapping[str, Any]]) -> Customer:
+    """Build a :class:`~retention.models.Customer` from a stored card and its consents."""
+    records = [
+        {
+            "channel": c["channel"],
+            "topic": c["topic"],
+            "subtopic": c["subtopic"] or None,
+            "granted": c["granted"],
+            "recorded_at": c["recorded_at"],
+            "source": c["source"],
+        }
+        for c in sorted(consents, key=lambda c: (c["recorded_at"], c["channel"], c["topic"]))
+    ]
+    return customer_from_row(
+        {**{f: card[f] for f in ("customer_id", *CUSTOMER_FIELDS)}, "consents": records}
+    )
+
+
+def merged_card(kept: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the kept card's fields completed from the merged one (the values that change).
+
+    Empty scalar fields are filled; contact lists are united (the kept card's first);
+    profile and attribute keys the kept card lacks are added.
+    """
+    changes: dict[str, Any] = {}
+    for field in CUSTOMER_FIELDS:
+        mine, theirs = kept[field], merged[field]
+        if field == "preferred_channels":
+            combined = mine or list(theirs)
+        elif isinstance(mine, list):
+            combined = mine + [value for value in theirs if value not in mine]
+        elif isinstance(mine, dict):
+            combined = {**theirs, **mine}
+        else:
+            combined = theirs if mine is None else mine
+        if combined != mine:
+            changes[field] = combined
+    return changes
+
+
+def purchase_rows(transactions: pd.DataFrame | Iterable[Purchase]) -> list[Row]:
+    """Validate a canonical purchase frame or purchases; return rows (with ``line`` if given)."""
+    if not isinstance(transactions, pd.DataFrame):
+        records = list(transactions)
+        for record in records:
+            _require_instance(record, Purchase, "transactions")
+        transactions = purchases_to_frame(records)
     require_columns(
         transactions,
         frame_name="transactions",
@@ -250,51 +379,44 @@ def purchase_rows(transactions: pd.DataFrame) -> list[Row]:
 
 
 def consent_rows(consents: pd.DataFrame) -> list[Row]:
-    """Validate a consent frame; return its rows (``topic`` ``""`` when absent)."""
+    """Validate a consent frame (:data:`retention.models.CONSENT_COLUMNS`); return its rows."""
     require_columns(
         consents,
         frame_name="consents",
         customer_id_col="customer_id",
         channel_col="channel",
-        purpose_col="purpose",
+        topic_col="topic",
         granted_col="granted",
         recorded_at_col="recorded_at",
     )
     instants = _instant_column(consents, "recorded_at", required=True)
     cells = {
-        name: _optional(consents, name) for name in ("customer_id", "channel", "purpose", "granted")
+        name: _optional(consents, name)
+        for name in ("customer_id", "channel", "topic", "subtopic", "granted", "source")
     }
-    topics = _optional(consents, "topic")
-    sources = _optional(consents, "source")
     rows: list[Row] = []
     for index, instant in enumerate(instants):
-        purpose = _text(cells["purpose"][index], column="purpose", required=True)
-        if purpose not in _PURPOSES:
-            msg = f"column 'purpose' must be one of {sorted(_PURPOSES)}, got {purpose!r}"
-            raise ValidationError(msg)
         granted = cells["granted"][index]
-        if not isinstance(granted, bool | np.bool_):
-            msg = "column 'granted' must hold booleans"
-            raise ValidationError(msg)
-        rows.append(
-            {
-                "customer_id": _text(
-                    cells["customer_id"][index], column="customer_id", required=True
-                ),
-                "channel": check_identifier(
-                    _text(cells["channel"][index], column="channel", required=True),
-                    what="channel",
-                ),
-                "purpose": purpose,
-                "topic": _text(topics[index], column="topic") or "",
-                "granted": bool(granted),
-                "recorded_at": instant,
-                "source": _text(sources[index], column="source"),
-            }
+        if isinstance(granted, np.bool_):
+            granted = bool(granted)
+        subtopic = cells["subtopic"][index]
+        source = cells["source"][index]
+        consent = Consent(
+            channel=cells["channel"][index],
+            topic=cells["topic"][index],
+            granted=granted,
+            recorded_at=instant,
+            source=None if is_missing(source) else source,
+            subtopic=None if is_missing(subtopic) else subtopic,
         )
+        customer_id = _text(cells["customer_id"][index], column="customer_id", required=True)
+        rows.append(consent_record(str(customer_id), consent))
     keys = [tuple(row[k] for k in CONSENT_KEY) for row in rows]
     if len(set(keys)) != len(keys):
-        msg = "consents repeats a (customer_id, channel, purpose, topic) key; pass one row per key"
+        msg = (
+            "consents repeats a (customer_id, channel, topic, subtopic) key; pass the record "
+            "in force, one row per key"
+        )
         raise ValidationError(msg)
     return rows
 
@@ -334,9 +456,9 @@ def touch_rows(touches: pd.DataFrame) -> list[Row]:
                 ),
                 "scenario": _text(cells["scenario"][index], column="scenario", required=True),
                 "step": int(step),
-                "channel": check_identifier(
-                    _text(cells["channel"][index], column="channel", required=True),
-                    what="channel",
+                "channel": check_channel(
+                    str(_text(cells["channel"][index], column="channel", required=True)),
+                    allow_all=False,
                 ),
                 "send_at": instant,
             }
@@ -350,6 +472,7 @@ def touch_rows(touches: pd.DataFrame) -> list[Row]:
 _DTYPES: dict[str, str] = {
     "amount_minor": "int64",
     "step": "int64",
+    "amount": "float64",
     "attempts": "int64",
     "members": "int64",
     "granted": "bool",
@@ -368,6 +491,9 @@ _INSTANTS = frozenset(
 )
 
 
+_OBJECTS = frozenset({"birthday", *JSON_FIELDS})
+
+
 def frame_of(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
     """Build an output frame with fixed dtypes: UTC instants, int64 money and counters."""
     names = list(columns)
@@ -381,12 +507,14 @@ def frame_of(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> pd.Da
             )
         elif name in _DTYPES:
             data[name] = pd.Series(values, dtype=_DTYPES[name])
-        elif name == "birth_date":
-            data[name] = pd.Series(values, dtype=object)
+        elif name in _OBJECTS:
+            data[name] = pd.Series(copy.deepcopy(values), dtype=object)
         elif name == "line":
             data[name] = pd.Series(values, dtype="Int64")
         else:
-            data[name] = pd.Series(values, dtype=object).astype("string")
+            # the default string dtype, as retention.models builds frames: "str" on
+            # pandas 3 (missing = NaN), object on pandas 2.2
+            data[name] = pd.Series(values, dtype=str)
     return pd.DataFrame(data, columns=names)
 
 
@@ -496,20 +624,20 @@ def quarantine_id(reason: str, order_id: str, line: int | None, columns: str) ->
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def normalise_contact(contact: str, *, kind: str) -> str:
-    """Normalise an e-mail (trimmed, lower-cased) or phone (E.164 digits) for hashing."""
-    if kind == "email":
-        return contact.strip().lower()
-    if kind == "phone":
-        digits = "".join(ch for ch in contact if ch.isdigit())
-        return f"+{digits}"
-    msg = f"contact kind must be 'email' or 'phone', got {kind!r}"
-    raise ValidationError(msg)
-
-
 def contact_hash(contact: str, *, kind: str, secret: bytes | None) -> str:
-    """HMAC-SHA-256 (with ``secret``) or SHA-256 (without) of a normalised contact point."""
-    return _digest(f"{kind}:{normalise_contact(contact, kind=kind)}".encode(), secret)
+    """Return the suppression hash of a contact point (:func:`retention.contacts.contact_hash`).
+
+    HMAC-SHA-256 with ``secret``, SHA-256 without, of the normalised value.  A stored value
+    that no longer normalises (a national number kept from an old import) is hashed as
+    stored, trimmed, so erasure never fails on it.
+    """
+    if kind not in {"email", "phone"}:
+        msg = f"contact kind must be 'email' or 'phone', got {kind!r}"
+        raise ValidationError(msg)
+    try:
+        return hash_contact_point(contact, secret=secret, kind=kind)
+    except ValidationError:
+        return _digest(contact.strip().encode("utf-8"), secret)
 
 
 def _digest(text: bytes, secret: bytes | None) -> str:
@@ -528,14 +656,36 @@ def is_pseudonym(customer_id: str) -> bool:
     return customer_id.startswith("erased-")
 
 
+def check_segment(segment: object, kind: object = "rule") -> tuple[str, str]:
+    """Validate a segment name (a value: non-empty text) and kind (a ``SegmentKind``)."""
+    name = _text(segment, column="segment", required=True)
+    if name is None or name != name.strip():
+        msg = "segment name must be a non-empty text without surrounding whitespace"
+        raise ValidationError(msg)
+    try:
+        kind_value = SegmentKind(str(kind)).value
+    except ValueError:
+        kinds = ", ".join(repr(k.value) for k in SegmentKind)
+        msg = f"segment kind {kind!r} is not allowed: use one of {kinds}"
+        raise ValidationError(msg) from None
+    return name, kind_value
+
+
 def audit_details(**values: object) -> str:
     """JSON text for the audit log (ids and counts only)."""
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def check_channel(channel: str) -> str:
-    """Return ``channel`` if it is ``"*"`` or a safe identifier."""
-    return channel if channel == "*" else check_identifier(channel, what="channel")
+def check_channel(channel: str, *, allow_all: bool = True) -> str:
+    """Return ``channel`` if it is a :class:`~retention.models.ChannelKind` value (or ``"*"``)."""
+    if channel == "*" and allow_all:
+        return channel
+    try:
+        return ChannelKind(channel).value
+    except ValueError:
+        kinds = ", ".join(repr(kind.value) for kind in ChannelKind)
+        msg = f"channel {channel!r} is not allowed: use '*' or one of {kinds}"
+        raise ValidationError(msg) from None
 
 
 def check_on_conflict(on_conflict: str) -> None:
@@ -567,12 +717,14 @@ def more_restrictive(existing: Row | None, candidate: Row) -> Row:
     return candidate if candidate["recorded_at"] > existing["recorded_at"] else existing
 
 
-def erasure_hashes(card: Row, *, secret: bytes | None) -> list[tuple[str, str]]:
-    return [
-        (kind, contact_hash(card[kind], kind=kind, secret=secret))
-        for kind in ("email", "phone")
-        if card.get(kind)
+def erasure_hashes(card: Mapping[str, Any], *, secret: bytes | None) -> list[tuple[str, str]]:
+    """Return (kind, hash) of every e-mail address and phone number on a card."""
+    hashes = [
+        (kind, contact_hash(value, kind=kind, secret=secret))
+        for kind, field in (("email", "emails"), ("phone", "phones"))
+        for value in card.get(field) or []
     ]
+    return sorted(set(hashes))
 
 
 def old_values(old: Row) -> dict[str, object]:
@@ -634,10 +786,45 @@ _FINISH_STATES = frozenset(TOUCH_STATES) - {"planned", "claimed"}
 
 
 def consent_changes(existing: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
-    """Return whether a consent record replaces the stored one (newer and different)."""
+    """Return whether a consent record replaces the stored one.
+
+    A later record replaces it; at the same instant a withdrawal beats a grant; an older
+    record never does.
+    """
     if row["recorded_at"] < existing["recorded_at"]:
         return False
+    if row["recorded_at"] == existing["recorded_at"] and row["granted"] and not existing["granted"]:
+        return False
     return any(existing[k] != row[k] for k in ("granted", "recorded_at", "source"))
+
+
+def purchases_frame_of(rows: list[Row]) -> pd.DataFrame:
+    """Build the canonical purchase frame, deriving the float ``amount`` from minor units."""
+    frame = frame_of(rows, PURCHASE_COLUMNS)
+    exponents = frame["currency"].map(CURRENCY_EXPONENTS).to_numpy(dtype=np.float64)
+    frame["amount"] = frame["amount_minor"].to_numpy(dtype=np.float64) / np.power(10.0, exponents)
+    return frame
+
+
+def consents_frame_of(rows: list[Row]) -> pd.DataFrame:
+    """Build the consent frame (subtopic missing for a whole topic)."""
+    return frame_of(({**row, "subtopic": row["subtopic"] or None} for row in rows), CONSENT_COLUMNS)
+
+
+def encode_card(row: Mapping[str, Any]) -> Row:
+    """Return a card row with its list and dict fields as JSON text (SQL stores)."""
+    return {
+        key: json.dumps(value, sort_keys=True) if key in JSON_FIELDS else value
+        for key, value in row.items()
+    }
+
+
+def decode_card(row: Mapping[str, Any]) -> Row:
+    """Return a card row read from SQL with its JSON fields parsed."""
+    return {
+        key: json.loads(value) if key in JSON_FIELDS and isinstance(value, str) else value
+        for key, value in row.items()
+    }
 
 
 def check_status(status: str) -> str:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from retention.models import Customer, Purchase, SegmentKind
+
 __all__ = [
     "CONSENT_COLUMNS",
     "CUSTOMER_COLUMNS",
@@ -51,40 +53,57 @@ __all__ = [
     "TouchStore",
 ]
 
-#: Columns of the customer-card frames read and written by :class:`CustomerStore`.
-#: ``customer_id`` is required on input; the personal fields (``email``, ``phone``,
-#: ``name``, ``birth_date``) and ``timezone``/``language`` are optional; ``erased_at``,
-#: ``created_at`` and ``updated_at`` are set by the store.
+#: Columns of the customer-card frames read and written by :class:`CustomerStore`: the keys
+#: of :func:`retention.models.customer_to_row` (``emails``, ``phones`` and
+#: ``preferred_channels`` hold lists, ``social_profiles`` and ``attributes`` dicts), without
+#: ``consents`` (kept apart, see :class:`ConsentStore`), plus the store's ``erased_at``,
+#: ``created_at`` and ``updated_at``.
 CUSTOMER_COLUMNS = (
     "customer_id",
-    "email",
-    "phone",
     "name",
-    "birth_date",
-    "timezone",
+    "emails",
+    "phones",
+    "social_profiles",
+    "birthday",
+    "time_zone",
     "language",
+    "preferred_channels",
+    "acquisition_source",
+    "loyalty_level",
+    "attributes",
     "erased_at",
     "created_at",
     "updated_at",
 )
 
-#: Columns of purchase frames: the canonical ingested transactions (``retention.ingest``)
-#: minus the float ``amount`` (derived) and ``line`` (a property of the source file).
+#: Columns of purchase frames: the canonical transactions of ``retention.ingest`` and
+#: :func:`retention.models.purchases_to_frame` (``amount`` is the float view of
+#: ``amount_minor``, for numerics; it is derived, never stored).
 PURCHASE_COLUMNS = (
-    "order_id",
     "customer_id",
+    "order_id",
     "purchased_at",
     "amount_minor",
     "currency",
+    "amount",
     "kind",
     "refund_of",
     "source",
     "category",
 )
 
-#: Columns of consent frames; a consent key is (customer, channel, purpose, topic), topic
-#: ``""`` meaning the whole purpose (DESIGN.md decision 13).
-CONSENT_COLUMNS = ("customer_id", "channel", "purpose", "topic", "granted", "recorded_at", "source")
+#: Columns of consent frames (:data:`retention.models.CONSENT_COLUMNS`): a consent key is
+#: (customer, channel, topic, subtopic), subtopic missing for the whole topic (DESIGN.md
+#: decision 13).  A store keeps the record in force per key.
+CONSENT_COLUMNS = (
+    "customer_id",
+    "channel",
+    "topic",
+    "subtopic",
+    "granted",
+    "recorded_at",
+    "source",
+)
 
 #: Columns of the suppression frame: ``subject_kind`` is ``customer`` (``subject`` is the
 #: customer id), ``email`` or ``phone`` (``subject`` is the keyed hash of the normalised
@@ -224,16 +243,18 @@ class ErasureResult:
 class CustomerStore(Protocol):
     """Customer cards, aliases from merges, and erasure."""
 
-    def upsert_customers(self, customers: pd.DataFrame) -> int:
-        """Insert new customers and update changed ones; return how many rows changed.
+    def upsert_customers(self, customers: pd.DataFrame | Iterable[Customer]) -> int:
+        """Insert new customers and update changed ones; return how many cards changed.
 
-        ``customers`` has a ``customer_id`` column and any of the optional
-        :data:`CUSTOMER_COLUMNS`; a missing optional column leaves stored values alone, a
-        missing value (``None``/``NaN``) clears the field.  Upserting the same card again
-        changes nothing (not even ``updated_at``); changing a field advances
-        ``updated_at``.  An id that is an alias of a merged customer updates the kept one.
-        A duplicate ``customer_id`` inside the frame is a ValidationError.  Contact points
-        are stored as given: normalise them first (``retention.contacts``).
+        ``customers`` is a sequence of :class:`~retention.models.Customer` or a frame with
+        a ``customer_id`` column and any of :data:`CUSTOMER_COLUMNS` (rows are validated
+        and normalised through :func:`retention.models.customer_from_row`).  From a frame,
+        an absent column leaves stored values alone; a :class:`Customer` replaces the
+        whole card.  Consents carried by the cards (a ``consents`` column or
+        ``Customer.consents``) are recorded as :meth:`ConsentStore.record_consents` does.
+        Upserting the same card again changes nothing (not even ``updated_at``); changing
+        a field advances ``updated_at``.  An id that is an alias of a merged customer
+        updates the kept one.  A duplicate ``customer_id`` is a ValidationError.
         """
         ...
 
@@ -247,6 +268,16 @@ class CustomerStore(Protocol):
         """
         ...
 
+    def get_customer(self, customer_id: str) -> Customer:
+        """Return one customer (aliases resolved) with the consent records in force.
+
+        Raises
+        ------
+        NotFoundError
+            If the customer is not stored.
+        """
+        ...
+
     def resolve_customer_id(self, customer_id: str) -> str:
         """Return the id a (possibly merged) customer id now lives under; itself if unknown."""
         ...
@@ -255,7 +286,8 @@ class CustomerStore(Protocol):
         """Merge customer ``merged`` into ``keep`` explicitly (RELIABILITY.md ING-12).
 
         Moves purchases, touches, outcome events and segment memberships to ``keep``;
-        fills ``keep``'s empty card fields from ``merged``; per consent key the most
+        fills ``keep``'s empty card fields from ``merged`` and appends ``merged``'s e-mail
+        addresses and phones to ``keep``'s; per consent key the most
         restrictive record wins (a withdrawal beats a grant; a key held by one side only is
         kept); customer suppressions become the union; ``merged`` becomes an alias of
         ``keep`` (later writes with the old id land on ``keep``) and the merge is written
@@ -273,8 +305,8 @@ class CustomerStore(Protocol):
     def erase_customer(self, customer_id: str) -> ErasureResult:
         """Erase a person (RELIABILITY.md SEC-05), idempotently.
 
-        Removes personal fields from every table (customer card, quarantine payloads,
-        consents, aliases, segment memberships), re-keys purchases, touches and outcome
+        Removes every card field (and quarantined rows, consents, aliases and segment
+        memberships of the person), re-keys purchases, touches and outcome
         events to a pseudonymous id (a keyed hash of the customer id) so aggregates still
         add up, and stores the keyed hash (HMAC-SHA-256 with the store's secret; SHA-256
         without one) of each normalised e-mail and phone as suppression ``erased`` on every
@@ -295,23 +327,24 @@ class PurchaseStore(Protocol):
 
     def add_purchases(
         self,
-        transactions: pd.DataFrame,
+        transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
     ) -> PurchaseWriteResult:
         """Append ingested purchases in one transaction (RELIABILITY.md ING-01, ING-02).
 
-        ``transactions`` has the canonical columns (:data:`PURCHASE_COLUMNS`; ``kind``,
-        ``refund_of``, ``source``, ``category`` optional; an optional ``line`` is kept in
-        conflict reports).  An order id already stored, or repeated in the batch, with the
-        same payload (customer, instant, amount, currency, kind, refund parent) is counted
-        as deduplicated.  With a different payload: ``"quarantine"`` (default) leaves the
-        stored row untouched and records the row as ``duplicate_order_conflict``;
-        ``"raise"`` raises DuplicateError and writes nothing; ``"update"`` overwrites and
-        audits the old values.  Customer ids are resolved through merge aliases; unknown
-        customers get a stub card.  ``checkpoint``, when given, is saved in the same
-        transaction, so a chunk and its checkpoint commit together.
+        ``transactions`` is the canonical frame (:data:`PURCHASE_COLUMNS`; ``kind``,
+        ``refund_of``, ``source``, ``category`` optional, ``amount`` ignored; an optional
+        ``line`` is kept in conflict reports) or a sequence of
+        :class:`~retention.models.Purchase`. An order id already stored, or repeated in the
+        batch, with the same payload (customer, instant, amount, currency, kind, refund
+        parent) is counted as deduplicated. With a different payload: ``"quarantine"``
+        (default) leaves the stored row untouched and records the row as
+        ``duplicate_order_conflict``; ``"raise"`` raises DuplicateError and writes nothing;
+        ``"update"`` overwrites and audits the old values. Customer ids are resolved through
+        merge aliases; unknown customers get a stub card. ``checkpoint``, when given, is
+        saved in the same transaction, so a chunk and its checkpoint commit together.
         """
         ...
 
@@ -325,7 +358,9 @@ class PurchaseStore(Protocol):
         """Return purchases sorted by (``purchased_at``, ``order_id``) (:data:`PURCHASE_COLUMNS`).
 
         ``since`` is inclusive, ``until`` exclusive; both must be aware.  The frame has
-        ``purchased_at`` as ``datetime64[..., UTC]`` and ``amount_minor`` as int64.
+        ``purchased_at`` as ``datetime64[us, UTC]``, ``amount_minor`` as int64 and the
+        derived float ``amount``, ready for :func:`retention.rfm_summary` (with
+        ``datetime_col="purchased_at"``).
         """
         ...
 
@@ -349,8 +384,10 @@ class ConsentStore(Protocol):
     def record_consents(self, consents: pd.DataFrame) -> int:
         """Upsert consent records (:data:`CONSENT_COLUMNS`); return how many changed.
 
-        A record older (``recorded_at``) than the stored one for the same key is ignored,
-        so replays and out-of-order imports cannot resurrect a withdrawn consent.
+        ``channel`` and ``topic`` take :class:`~retention.models.ChannelKind` and
+        :class:`~retention.models.Topic` values.  A record older (``recorded_at``) than the
+        stored one for the same key is ignored, so replays and out-of-order imports cannot
+        resurrect a withdrawn consent; at equal times a withdrawal wins.
         """
         ...
 
@@ -389,11 +426,13 @@ class ConsentStore(Protocol):
 class SegmentStore(Protocol):
     """Named segments and their members."""
 
-    def replace_segment(self, segment: str, customer_ids: Iterable[str], *, kind: str) -> int:
+    def replace_segment(
+        self, segment: str, customer_ids: Iterable[str], *, kind: SegmentKind | str
+    ) -> int:
         """Make ``customer_ids`` the members of ``segment`` atomically; return the member count.
 
-        ``segment`` must be a safe identifier (``^[a-z_][a-z0-9_]{0,62}$``); ids are
-        resolved through merge aliases.
+        ``segment`` is a name (a value, bound as a parameter like any other); ``kind`` a
+        :class:`~retention.models.SegmentKind`; ids are resolved through merge aliases.
         """
         ...
 

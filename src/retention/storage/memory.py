@@ -16,10 +16,8 @@ from retention.exceptions import NotFoundError, StorageError
 from retention.storage import _rows
 from retention.storage._clock import system_clock
 from retention.storage.base import (
-    CONSENT_COLUMNS,
     CUSTOMER_COLUMNS,
     DEFAULT_LEASE,
-    PURCHASE_COLUMNS,
     SUPPRESSION_COLUMNS,
     TOUCH_COLUMNS,
     TOUCH_EVENT_COLUMNS,
@@ -34,6 +32,8 @@ from retention.storage.schema import SCHEMA_VERSION
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime, timedelta
+
+    from retention.models import Customer, Purchase, SegmentKind
 
 __all__ = ["MemoryStore"]
 
@@ -73,7 +73,8 @@ class MemoryStore:
     --------
     >>> import pandas as pd
     >>> store = MemoryStore()
-    >>> store.upsert_customers(pd.DataFrame({"customer_id": ["c1"], "timezone": ["Europe/Berlin"]}))
+    >>> cards = pd.DataFrame({"customer_id": ["c1"], "time_zone": ["Europe/Berlin"]})
+    >>> store.upsert_customers(cards)
     1
     >>> store.customers()["customer_id"].tolist()
     ['c1']
@@ -124,41 +125,29 @@ class MemoryStore:
         now = self._now()
         for customer_id in ids:
             if customer_id not in data["customers"]:
-                data["customers"][customer_id] = {
-                    "customer_id": customer_id,
-                    **dict.fromkeys(_rows.CUSTOMER_FIELDS),
-                    "erased_at": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                data["customers"][customer_id] = _rows.empty_card(customer_id, now)
 
     # -- customers ----------------------------------------------------------------
-    def upsert_customers(self, customers: pd.DataFrame) -> int:
+    def upsert_customers(self, customers: pd.DataFrame | Iterable[Customer]) -> int:
         """Insert new customers and update changed ones (see ``CustomerStore``)."""
-        rows, fields = _rows.customer_rows(customers)
+        rows, fields, consents = _rows.customer_rows(customers)
         changed = 0
         with self._transaction() as data:
             now = self._now()
             for row in rows:
                 customer_id = self._resolve(data, row["customer_id"])
                 existing = data["customers"].get(customer_id)
+                values = {field: row[field] for field in fields}
                 if existing is None:
                     data["customers"][customer_id] = {
-                        "customer_id": customer_id,
-                        **dict.fromkeys(_rows.CUSTOMER_FIELDS),
-                        **{field: row[field] for field in fields},
-                        "erased_at": None,
-                        "created_at": now,
-                        "updated_at": now,
+                        **_rows.empty_card(customer_id, now),
+                        **values,
                     }
                     changed += 1
-                elif any(existing[field] != row[field] for field in fields):
-                    data["customers"][customer_id] = {
-                        **existing,
-                        **{field: row[field] for field in fields},
-                        "updated_at": now,
-                    }
+                elif any(existing[field] != values[field] for field in fields):
+                    data["customers"][customer_id] = {**existing, **values, "updated_at": now}
                     changed += 1
+            self._apply_consents(data, consents, now)
         return changed
 
     def customers(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -169,6 +158,17 @@ class MemoryStore:
         else:
             keys = sorted({self._resolve(data, c) for c in customer_ids} & set(data["customers"]))
         return _rows.frame_of((data["customers"][k] for k in keys), CUSTOMER_COLUMNS)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """Return one customer with the consent records in force (see ``CustomerStore``)."""
+        data = self._data
+        resolved = self._resolve(data, customer_id)
+        card = data["customers"].get(resolved)
+        if card is None:
+            msg = f"customer {customer_id!r} is not stored"
+            raise NotFoundError(msg)
+        consents = [row for row in data["consents"].values() if row["customer_id"] == resolved]
+        return _rows.card_to_customer(card, consents)
 
     def resolve_customer_id(self, customer_id: str) -> str:
         """Return the id a (possibly merged) customer now lives under."""
@@ -206,11 +206,7 @@ class MemoryStore:
                     }
             kept_card = data["customers"][keep_id]
             merged_card = data["customers"].pop(merged_id)
-            filled = {
-                field: merged_card[field]
-                for field in _rows.CUSTOMER_FIELDS
-                if kept_card[field] is None and merged_card[field] is not None
-            }
+            filled = _rows.merged_card(kept_card, merged_card)
             if filled:
                 data["customers"][keep_id] = {**kept_card, **filled, "updated_at": now}
             for key, row in list(data["consents"].items()):
@@ -306,11 +302,9 @@ class MemoryStore:
                     )
             del data["customers"][resolved]
             data["customers"][pseudonym] = {
-                "customer_id": pseudonym,
-                **dict.fromkeys(_rows.CUSTOMER_FIELDS),
+                **_rows.empty_card(pseudonym, now),
                 "erased_at": now,
                 "created_at": card["created_at"],
-                "updated_at": now,
             }
             self._audit(data, "erase", pseudonym, purchases=kept, contact_hashes=len(hashes))
         return ErasureResult(resolved, pseudonym, kept, len(hashes), already_erased=False)
@@ -318,7 +312,7 @@ class MemoryStore:
     # -- purchases ----------------------------------------------------------------
     def add_purchases(
         self,
-        transactions: pd.DataFrame,
+        transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
@@ -340,14 +334,14 @@ class MemoryStore:
             self._ensure_customers(data, {new["customer_id"] for _, new in outcome.updates})
             for row in outcome.new:
                 data["purchases"][row["order_id"]] = {
-                    **{column: row[column] for column in PURCHASE_COLUMNS},
+                    **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
                     "created_at": now,
                     "updated_at": now,
                 }
             for old, new in outcome.updates:
                 data["purchases"][new["order_id"]] = {
                     **old,
-                    **{column: new[column] for column in PURCHASE_COLUMNS},
+                    **{column: new[column] for column in _rows.STORED_PURCHASE_COLUMNS},
                     "updated_at": now,
                 }
                 self._audit(data, "purchase_update", new["order_id"], **_rows.old_values(old))
@@ -383,7 +377,7 @@ class MemoryStore:
             end = require_aware(until, name="until")
             rows = [r for r in rows if r["purchased_at"] < end]
         rows.sort(key=lambda r: (r["purchased_at"], r["order_id"]))
-        return _rows.frame_of(rows, PURCHASE_COLUMNS)
+        return _rows.purchases_frame_of(rows)
 
     def quarantined(self) -> pd.DataFrame:
         """Return quarantined rows sorted by id."""
@@ -397,21 +391,25 @@ class MemoryStore:
 
     # -- consents and suppressions -----------------------------------------------
     def record_consents(self, consents: pd.DataFrame) -> int:
-        """Upsert consent records; see :class:`~retention.storage.ConsentStore`."""
+        """Upsert consent records (see ``ConsentStore``)."""
         rows = _rows.consent_rows(consents)
-        changed = 0
         with self._transaction() as data:
-            now = self._now()
-            for row in rows:
-                row["customer_id"] = self._resolve(data, row["customer_id"])
-                key = tuple(row[k] for k in _rows.CONSENT_KEY)
-                existing = data["consents"].get(key)
-                if existing is None:
-                    data["consents"][key] = {**row, "created_at": now, "updated_at": now}
-                    changed += 1
-                elif _rows.consent_changes(existing, row):
-                    data["consents"][key] = {**existing, **row, "updated_at": now}
-                    changed += 1
+            return self._apply_consents(data, rows, self._now())
+
+    def _apply_consents(  # the shared step of record_consents and upsert_customers
+        self, data: dict[str, dict[Any, Row]], rows: list[Row], now: datetime
+    ) -> int:
+        changed = 0
+        for row in rows:
+            row = {**row, "customer_id": self._resolve(data, row["customer_id"])}  # noqa: PLW2901
+            key = tuple(row[k] for k in _rows.CONSENT_KEY)
+            existing = data["consents"].get(key)
+            if existing is None:
+                data["consents"][key] = {**row, "created_at": now, "updated_at": now}
+                changed += 1
+            elif _rows.consent_changes(existing, row):
+                data["consents"][key] = {**existing, **row, "updated_at": now}
+                changed += 1
         return changed
 
     def consents(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -421,7 +419,7 @@ class MemoryStore:
         if customer_ids is not None:
             wanted = {self._resolve(data, c) for c in customer_ids}
             rows = [r for r in rows if r["customer_id"] in wanted]
-        return _rows.frame_of(rows, CONSENT_COLUMNS)
+        return _rows.consents_frame_of(rows)
 
     def suppress_customer(self, customer_id: str, *, channel: str = "*", reason: str) -> bool:
         """Suppress a customer on ``channel``; return whether it was new."""
@@ -480,10 +478,11 @@ class MemoryStore:
         )
 
     # -- segments -----------------------------------------------------------------
-    def replace_segment(self, segment: str, customer_ids: Iterable[str], *, kind: str) -> int:
+    def replace_segment(
+        self, segment: str, customer_ids: Iterable[str], *, kind: SegmentKind | str
+    ) -> int:
         """Make ``customer_ids`` the members of ``segment`` atomically."""
-        check_identifier(segment, what="segment name")
-        check_identifier(kind, what="segment kind")
+        segment, kind = _rows.check_segment(segment, kind)
         ids = list(customer_ids)
         with self._transaction() as data:
             members = {self._resolve(data, c) for c in ids}
@@ -513,7 +512,7 @@ class MemoryStore:
 
     def segment_members(self, segment: str) -> list[str]:
         """Return the sorted member ids of ``segment``."""
-        check_identifier(segment, what="segment name")
+        segment, _ = _rows.check_segment(segment)
         return sorted(k[1] for k in self._data["memberships"] if k[0] == segment)
 
     # -- touches ------------------------------------------------------------------

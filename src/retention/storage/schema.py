@@ -104,12 +104,17 @@ customers = sa.Table(
     "customers",
     metadata,
     _id("customer_id", primary_key=True),
-    sa.Column("email", sa.String(320)),
-    sa.Column("phone", sa.String(32)),
     sa.Column("name", sa.String(255)),
-    sa.Column("birth_date", sa.Date),
-    sa.Column("timezone", sa.String(64)),
+    sa.Column("emails", sa.Text, nullable=False),  # JSON list of normalised addresses
+    sa.Column("phones", sa.Text, nullable=False),  # JSON list of E.164 numbers
+    sa.Column("social_profiles", sa.Text, nullable=False),  # JSON object
+    sa.Column("birthday", sa.Date),
+    sa.Column("time_zone", sa.String(64)),
     sa.Column("language", sa.String(35)),
+    sa.Column("preferred_channels", sa.Text, nullable=False),  # JSON list
+    sa.Column("acquisition_source", sa.String(255)),
+    sa.Column("loyalty_level", sa.String(255)),
+    sa.Column("attributes", sa.Text, nullable=False),  # JSON object
     sa.Column("erased_at", UtcDateTime),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -144,11 +149,11 @@ consents = sa.Table(
     metadata,
     _id("customer_id", primary_key=True),
     sa.Column("channel", sa.String(63), primary_key=True),
-    sa.Column("purpose", sa.String(32), primary_key=True),
-    sa.Column("topic", sa.String(64), primary_key=True),  # "" = the whole purpose
+    sa.Column("topic", sa.String(32), primary_key=True),
+    sa.Column("subtopic", sa.String(64), primary_key=True),  # "" = the whole topic
     sa.Column("granted", sa.Boolean, nullable=False),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
-    sa.Column("source", sa.String(64)),
+    sa.Column("source", sa.String(255)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -166,15 +171,15 @@ suppressions = sa.Table(
 segments = sa.Table(
     "segments",
     metadata,
-    sa.Column("segment", sa.String(63), primary_key=True),
-    sa.Column("kind", sa.String(63), nullable=False),
+    sa.Column("segment", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 segment_memberships = sa.Table(
     "segment_memberships",
     metadata,
-    sa.Column("segment", sa.String(63), primary_key=True),
+    sa.Column("segment", sa.String(255), primary_key=True),
     _id("customer_id", primary_key=True),
 )
 
@@ -183,7 +188,7 @@ touches = sa.Table(
     metadata,
     _id("idempotency_key", primary_key=True),
     _id("customer_id", nullable=False, index=True),
-    sa.Column("scenario", sa.String(63), nullable=False),
+    sa.Column("scenario", sa.String(255), nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("channel", sa.String(63), nullable=False),
     sa.Column("send_at", UtcDateTime, nullable=False),

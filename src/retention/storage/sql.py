@@ -31,10 +31,8 @@ from retention.storage import _rows
 from retention.storage import schema as tables
 from retention.storage._clock import system_clock
 from retention.storage.base import (
-    CONSENT_COLUMNS,
     CUSTOMER_COLUMNS,
     DEFAULT_LEASE,
-    PURCHASE_COLUMNS,
     SUPPRESSION_COLUMNS,
     TOUCH_COLUMNS,
     TOUCH_EVENT_COLUMNS,
@@ -51,6 +49,8 @@ if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
     import pandas as pd
+
+    from retention.models import Customer, Purchase, SegmentKind
 
 __all__ = ["SqlStore"]
 
@@ -202,17 +202,19 @@ class SqlStore:
         existing = self._fetch(connection, tables.customers, "customer_id", ids)
         now = self._now()
         missing = [
-            {
-                "customer_id": customer_id,
-                **dict.fromkeys(_rows.CUSTOMER_FIELDS),
-                "erased_at": None,
-                "created_at": now,
-                "updated_at": now,
-            }
+            _rows.encode_card(_rows.empty_card(customer_id, now))
             for customer_id in sorted(ids - set(existing))
         ]
         if missing:
             connection.execute(tables.customers.insert(), missing)
+
+    def _cards(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
+        found = self._fetch(connection, tables.customers, "customer_id", ids)
+        return {key: _rows.decode_card(row) for key, row in found.items()}
+
+    def _all_cards(self, connection: sa.Connection) -> list[Row]:
+        rows = connection.execute(sa.select(tables.customers)).mappings()
+        return [_rows.decode_card(_as_row(row)) for row in rows]
 
     def _select_rows(self, statement: sa.Select[Any], operation: str) -> list[Row]:
         with self._begin(operation, write=False) as connection:
@@ -297,13 +299,13 @@ class SqlStore:
         self.engine.dispose()
 
     # -- customers ----------------------------------------------------------------
-    def upsert_customers(self, customers: pd.DataFrame) -> int:
+    def upsert_customers(self, customers: pd.DataFrame | Iterable[Customer]) -> int:
         """Insert new customers and update changed ones (see ``CustomerStore``)."""
-        rows, fields = _rows.customer_rows(customers)
+        rows, fields, consents = _rows.customer_rows(customers)
         table = tables.customers
         with self._begin("upserting customers") as connection:
             resolved = self._resolve_many(connection, (r["customer_id"] for r in rows))
-            existing = self._fetch(connection, table, "customer_id", resolved.values())
+            existing = self._cards(connection, resolved.values())
             now = self._now()
             inserts: dict[str, Row] = {}
             updates: dict[str, Row] = {}
@@ -315,48 +317,53 @@ class SqlStore:
                     continue
                 current = updates.get(customer_id) or existing.get(customer_id)
                 if current is None:
-                    inserts[customer_id] = {
-                        "customer_id": customer_id,
-                        **dict.fromkeys(_rows.CUSTOMER_FIELDS),
-                        **values,
-                        "erased_at": None,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+                    inserts[customer_id] = {**_rows.empty_card(customer_id, now), **values}
                 elif any(current[f] != values[f] for f in fields):
                     updates[customer_id] = {**current, **values, "updated_at": now}
             if inserts:
-                connection.execute(table.insert(), list(inserts.values()))
+                connection.execute(
+                    table.insert(), [_rows.encode_card(row) for row in inserts.values()]
+                )
             if updates:
+                columns = (*_rows.CUSTOMER_FIELDS, "updated_at")
                 statement = (
                     table.update()
                     .where(table.c.customer_id == sa.bindparam("b_customer_id"))
-                    .values(
-                        {c: sa.bindparam(f"b_{c}") for c in (*_rows.CUSTOMER_FIELDS, "updated_at")}
-                    )
+                    .values({c: sa.bindparam(f"b_{c}") for c in columns})
                 )
                 connection.execute(
                     statement,
-                    [{f"b_{k}": v for k, v in row.items()} for row in updates.values()],
+                    [
+                        {f"b_{k}": v for k, v in _rows.encode_card(row).items()}
+                        for row in updates.values()
+                    ],
                 )
+            self._apply_consents(connection, consents, now)
         return len(inserts) + len(updates)
 
     def customers(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Return customer cards sorted by id; see :class:`~retention.storage.CustomerStore`."""
         with self._begin("reading customers", write=False) as connection:
             if customer_ids is None:
-                rows = [
-                    _as_row(r) for r in connection.execute(sa.select(tables.customers)).mappings()
-                ]
+                rows = self._all_cards(connection)
             else:
                 resolved = self._resolve_many(connection, customer_ids)
-                rows = list(
-                    self._fetch(
-                        connection, tables.customers, "customer_id", resolved.values()
-                    ).values()
-                )
+                rows = list(self._cards(connection, resolved.values()).values())
         rows.sort(key=lambda r: r["customer_id"])
         return _rows.frame_of(rows, CUSTOMER_COLUMNS)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """Return one customer with the consent records in force (see ``CustomerStore``)."""
+        c = tables.consents
+        with self._begin("reading a customer", write=False) as connection:
+            resolved = self._resolve_many(connection, [customer_id])[customer_id]
+            card = self._cards(connection, [resolved]).get(resolved)
+            statement = sa.select(c).where(c.c.customer_id == resolved)
+            consents = [_as_row(r) for r in connection.execute(statement).mappings()]
+        if card is None:
+            msg = f"customer {customer_id!r} is not stored"
+            raise NotFoundError(msg)
+        return _rows.card_to_customer(card, consents)
 
     def resolve_customer_id(self, customer_id: str) -> str:
         """Return the id a (possibly merged) customer now lives under."""
@@ -373,7 +380,7 @@ class SqlStore:
             if alias is not None and alias["customer_id"] == keep_id:
                 return MergeResult(keep_id, merged, 0, 0, already_merged=True)
             merged_id = resolved[merged]
-            cards = self._fetch(connection, t.customers, "customer_id", [keep_id, merged_id])
+            cards = self._cards(connection, [keep_id, merged_id])
             _rows.check_mergeable(keep_id, merged_id, cards)
             now = self._now()
             moved = connection.execute(
@@ -393,17 +400,13 @@ class SqlStore:
             )
             self._move_memberships(connection, merged_id, keep_id)
             kept_card, merged_card = cards[keep_id], cards[merged_id]
-            filled = {
-                field: merged_card[field]
-                for field in _rows.CUSTOMER_FIELDS
-                if kept_card[field] is None and merged_card[field] is not None
-            }
+            filled = _rows.merged_card(kept_card, merged_card)
             connection.execute(t.customers.delete().where(t.customers.c.customer_id == merged_id))
             if filled:
                 connection.execute(
                     t.customers.update()
                     .where(t.customers.c.customer_id == keep_id)
-                    .values(**filled, updated_at=now)
+                    .values(**_rows.encode_card(filled), updated_at=now)
                 )
             self._merge_consents(connection, merged_id, keep_id, now)
             self._move_customer_suppressions(connection, merged_id, keep_id)
@@ -447,12 +450,12 @@ class SqlStore:
         if not old_rows:
             return
         new_rows = {
-            (r["channel"], r["purpose"], r["topic"]): _as_row(r)
+            (r["channel"], r["topic"], r["subtopic"]): _as_row(r)
             for r in connection.execute(sa.select(c).where(c.c.customer_id == new)).mappings()
         }
         connection.execute(c.delete().where(c.c.customer_id == old))
         for row in old_rows:
-            key = (row["channel"], row["purpose"], row["topic"])
+            key = (row["channel"], row["topic"], row["subtopic"])
             existing = new_rows.get(key)
             winner = _rows.more_restrictive(existing, {**row, "customer_id": new})
             if winner is existing:
@@ -463,8 +466,8 @@ class SqlStore:
                     c.delete().where(
                         c.c.customer_id == new,
                         c.c.channel == key[0],
-                        c.c.purpose == key[1],
-                        c.c.topic == key[2],
+                        c.c.topic == key[1],
+                        c.c.subtopic == key[2],
                     )
                 )
             connection.execute(c.insert(), winner)
@@ -496,7 +499,7 @@ class SqlStore:
                 if _rows.is_pseudonym(resolved)
                 else _rows.pseudonym_of(resolved, secret=self.secret)
             )
-            cards = self._fetch(connection, t.customers, "customer_id", [resolved, pseudonym])
+            cards = self._cards(connection, [resolved, pseudonym])
             card = cards.get(resolved)
             if card is None or card["erased_at"] is not None:
                 tombstone = cards.get(pseudonym)
@@ -568,13 +571,13 @@ class SqlStore:
             connection.execute(t.customers.delete().where(t.customers.c.customer_id == resolved))
             connection.execute(
                 t.customers.insert(),
-                {
-                    "customer_id": pseudonym,
-                    **dict.fromkeys(_rows.CUSTOMER_FIELDS),
-                    "erased_at": now,
-                    "created_at": card["created_at"],
-                    "updated_at": now,
-                },
+                _rows.encode_card(
+                    {
+                        **_rows.empty_card(pseudonym, now),
+                        "erased_at": now,
+                        "created_at": card["created_at"],
+                    }
+                ),
             )
             self._audit(connection, "erase", pseudonym, purchases=kept, contact_hashes=len(hashes))
         return ErasureResult(resolved, pseudonym, kept, len(hashes), already_erased=False)
@@ -582,7 +585,7 @@ class SqlStore:
     # -- purchases ----------------------------------------------------------------
     def add_purchases(
         self,
-        transactions: pd.DataFrame,
+        transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
@@ -608,7 +611,7 @@ class SqlStore:
                     p.insert(),
                     [
                         {
-                            **{column: row[column] for column in PURCHASE_COLUMNS},
+                            **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
                             "created_at": now,
                             "updated_at": now,
                         }
@@ -620,7 +623,7 @@ class SqlStore:
                     p.update()
                     .where(p.c.order_id == new["order_id"])
                     .values(
-                        **{c: new[c] for c in PURCHASE_COLUMNS if c != "order_id"},
+                        **{c: new[c] for c in _rows.STORED_PURCHASE_COLUMNS if c != "order_id"},
                         updated_at=now,
                     )
                 )
@@ -659,7 +662,7 @@ class SqlStore:
     ) -> pd.DataFrame:
         """Return purchases sorted by time and order id (see ``PurchaseStore``)."""
         p = tables.purchases
-        statement = sa.select(*(p.c[c] for c in PURCHASE_COLUMNS))
+        statement = sa.select(*(p.c[c] for c in _rows.STORED_PURCHASE_COLUMNS))
         if since is not None:
             statement = statement.where(p.c.purchased_at >= require_aware(since, name="since"))
         if until is not None:
@@ -678,7 +681,7 @@ class SqlStore:
             else:
                 rows = [_as_row(r) for r in connection.execute(statement).mappings()]
         rows.sort(key=lambda r: (r["purchased_at"], r["order_id"]))
-        return _rows.frame_of(rows, PURCHASE_COLUMNS)
+        return _rows.purchases_frame_of(rows)
 
     def quarantined(self) -> pd.DataFrame:
         """Return quarantined rows sorted by id."""
@@ -694,39 +697,43 @@ class SqlStore:
 
     # -- consents and suppressions -----------------------------------------------
     def record_consents(self, consents: pd.DataFrame) -> int:
-        """Upsert consent records; see :class:`~retention.storage.ConsentStore`."""
+        """Upsert consent records (see ``ConsentStore``)."""
         rows = _rows.consent_rows(consents)
-        c = tables.consents
-        changed = 0
         with self._begin("recording consents") as connection:
-            resolved = self._resolve_many(connection, (row["customer_id"] for row in rows))
-            existing: dict[tuple[str, ...], Row] = {}
-            for chunk in _chunks(sorted(set(resolved.values()))):
-                for r in connection.execute(
-                    sa.select(c).where(c.c.customer_id.in_(chunk))
-                ).mappings():
-                    existing[tuple(r[k] for k in _rows.CONSENT_KEY)] = _as_row(r)
-            now = self._now()
-            for row in rows:
-                row["customer_id"] = resolved[row["customer_id"]]
-                key = tuple(row[k] for k in _rows.CONSENT_KEY)
-                current = existing.get(key)
-                if current is None:
-                    connection.execute(c.insert(), {**row, "created_at": now, "updated_at": now})
-                elif _rows.consent_changes(current, row):
-                    connection.execute(
-                        c.update()
-                        .where(*(c.c[k] == v for k, v in zip(_rows.CONSENT_KEY, key, strict=True)))
-                        .values(
-                            granted=row["granted"],
-                            recorded_at=row["recorded_at"],
-                            source=row["source"],
-                            updated_at=now,
-                        )
+            return self._apply_consents(connection, rows, self._now())
+
+    def _apply_consents(self, connection: sa.Connection, rows: list[Row], now: datetime) -> int:
+        if not rows:
+            return 0
+        c = tables.consents
+        resolved = self._resolve_many(connection, (row["customer_id"] for row in rows))
+        existing: dict[tuple[str, ...], Row] = {}
+        for chunk in _chunks(sorted(set(resolved.values()))):
+            statement = sa.select(c).where(c.c.customer_id.in_(chunk))
+            for r in connection.execute(statement).mappings():
+                existing[tuple(r[k] for k in _rows.CONSENT_KEY)] = _as_row(r)
+        changed = 0
+        for row in rows:
+            row = {**row, "customer_id": resolved[row["customer_id"]]}  # noqa: PLW2901
+            key = tuple(row[k] for k in _rows.CONSENT_KEY)
+            current = existing.get(key)
+            if current is None:
+                connection.execute(c.insert(), {**row, "created_at": now, "updated_at": now})
+            elif _rows.consent_changes(current, row):
+                connection.execute(
+                    c.update()
+                    .where(*(c.c[k] == v for k, v in zip(_rows.CONSENT_KEY, key, strict=True)))
+                    .values(
+                        granted=row["granted"],
+                        recorded_at=row["recorded_at"],
+                        source=row["source"],
+                        updated_at=now,
                     )
-                else:
-                    continue
-                changed += 1
+                )
+            else:
+                continue
+            existing[key] = {**(current or {}), **row}
+            changed += 1
         return changed
 
     def consents(self, customer_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -739,7 +746,7 @@ class SqlStore:
                 wanted = set(self._resolve_many(connection, customer_ids).values())
                 rows = [r for r in rows if r["customer_id"] in wanted]
         rows.sort(key=lambda r: tuple(r[k] for k in _rows.CONSENT_KEY))
-        return _rows.frame_of(rows, CONSENT_COLUMNS)
+        return _rows.consents_frame_of(rows)
 
     def _suppress(
         self, connection: sa.Connection, kind: str, subject: str, channel: str, reason: str
@@ -798,9 +805,7 @@ class SqlStore:
         with self._begin("checking suppression", write=False) as connection:
             resolved = self._resolve_many(connection, [customer_id])[customer_id]
             subjects = [("customer", resolved)]
-            card = self._fetch(connection, tables.customers, "customer_id", [resolved]).get(
-                resolved
-            )
+            card = self._cards(connection, [resolved]).get(resolved)
             if card is not None:
                 subjects += _rows.erasure_hashes(card, secret=self.secret)
             condition = sa.or_(
@@ -817,10 +822,11 @@ class SqlStore:
         return bool(found)
 
     # -- segments -----------------------------------------------------------------
-    def replace_segment(self, segment: str, customer_ids: Iterable[str], *, kind: str) -> int:
+    def replace_segment(
+        self, segment: str, customer_ids: Iterable[str], *, kind: SegmentKind | str
+    ) -> int:
         """Make ``customer_ids`` the members of ``segment`` atomically."""
-        check_identifier(segment, what="segment name")
-        check_identifier(kind, what="segment kind")
+        segment, kind = _rows.check_segment(segment, kind)
         ids = list(customer_ids)
         m, s = tables.segment_memberships, tables.segments
         with self._begin("replacing a segment") as connection:
@@ -853,7 +859,7 @@ class SqlStore:
 
     def segment_members(self, segment: str) -> list[str]:
         """Return the sorted member ids of ``segment``."""
-        check_identifier(segment, what="segment name")
+        segment, _ = _rows.check_segment(segment)
         m = tables.segment_memberships
         rows = self._select_rows(
             sa.select(m.c.customer_id).where(m.c.segment == segment), "reading a segment"

@@ -1,0 +1,385 @@
+"""Heavy aggregations as SQLAlchemy Core statements, computed inside the database.
+
+The functions here build ``SELECT`` statements over any table or selectable, so the
+same figures as the in-memory functions come out of SQLite, PostgreSQL, DuckDB, or a
+warehouse reached through its SQLAlchemy dialect (Trino, Spark SQL, BigQuery,
+Snowflake...). Only date arithmetic differs between engines; it lives in one
+construct, :class:`PeriodOrdinal`, compiled per dialect.
+
+Identifiers never come from strings pasted into SQL: columns are looked up on the
+selectable's ``.c`` collection after :func:`retention._validation.check_identifier`,
+and every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from retention._validation import check_identifier, require_time_unit
+from retention.exceptions import SchemaError, StorageError, ValidationError
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+__all__ = ["PeriodOrdinal", "rfm_summary_sql", "summary_statement"]
+
+_UNITS: Final = {"h": "hour", "D": "day", "W": "week", "M": "month"}
+# SQLite truncates integer division toward zero; shifting by this many weeks keeps
+# every date after the year 1 positive, so truncation is floor.
+_SQLITE_WEEK_SHIFT: Final = 200_000
+
+
+class PeriodOrdinal(FunctionElement[int]):
+    """Integer period number of a UTC timestamp: hours, days, weeks or months since 1970.
+
+    Weeks start on Monday, as pandas' weekly periods do, so differences of ordinals
+    equal the in-memory summary's period differences on every engine.
+    """
+
+    type = sa.BigInteger()
+    name = "period_ordinal"
+    inherit_cache = True
+    # The unit is part of the statement's cache key: a daily and an hourly statement
+    # must never share a compiled form.
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own attribute
+        *FunctionElement._traverse_internals,  # noqa: SLF001 - SQLAlchemy's extension point
+        ("unit", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, timestamp: ColumnElement[Any], unit: str) -> None:
+        self.unit = unit
+        super().__init__(timestamp)
+
+    @property
+    def timestamp(self) -> ColumnElement[Any]:
+        """The timestamp expression."""
+        return next(iter(self.clauses))
+
+
+def _generic(element: PeriodOrdinal, compiler: SQLCompiler, epoch_seconds: str) -> str:
+    """Arithmetic shared by engines with FLOOR and a seconds-since-epoch function."""
+    days = f"FLOOR({epoch_seconds} / 86400)"
+    if element.unit == "hour":
+        return f"CAST(FLOOR({epoch_seconds} / 3600) AS BIGINT)"
+    if element.unit == "day":
+        return f"CAST({days} AS BIGINT)"
+    if element.unit == "week":
+        return f"CAST(FLOOR(({days} + 3) / 7) AS BIGINT)"
+    timestamp = compiler.process(element.timestamp)
+    return (
+        f"CAST((EXTRACT(YEAR FROM {timestamp}) - 1970) * 12 "
+        f"+ EXTRACT(MONTH FROM {timestamp}) - 1 AS BIGINT)"
+    )
+
+
+@compiles(PeriodOrdinal)
+def _compile_default(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    return _generic(element, compiler, f"EXTRACT(EPOCH FROM {timestamp})")
+
+
+@compiles(PeriodOrdinal, "postgresql")
+def _compile_postgresql(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    if element.unit == "month":
+        # EXTRACT on timestamptz follows the session time zone; pin UTC.
+        utc = f"({timestamp} AT TIME ZONE 'UTC')" if _has_timezone(element) else timestamp
+        return (
+            f"CAST((EXTRACT(YEAR FROM {utc}) - 1970) * 12 "
+            f"+ EXTRACT(MONTH FROM {utc}) - 1 AS BIGINT)"
+        )
+    return _generic(element, compiler, f"EXTRACT(EPOCH FROM {timestamp})")
+
+
+@compiles(PeriodOrdinal, "duckdb")
+def _compile_duckdb(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    if element.unit == "month":
+        utc = f"timezone('UTC', {timestamp})" if _has_timezone(element) else timestamp
+        return f"CAST((year({utc}) - 1970) * 12 + month({utc}) - 1 AS BIGINT)"
+    return _generic(element, compiler, f"epoch({timestamp})")
+
+
+@compiles(PeriodOrdinal, "sqlite")
+def _compile_sqlite(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    # SQLite keeps timestamps as ISO text in UTC; julianday() of a date is exact.
+    timestamp = compiler.process(element.timestamp)
+    days = f"CAST(julianday(date({timestamp})) - 2440587.5 AS INTEGER)"
+    if element.unit == "hour":
+        return f"({days} * 24 + CAST(strftime('%H', {timestamp}) AS INTEGER))"
+    if element.unit == "day":
+        return days
+    if element.unit == "week":
+        return f"(({days} + 3 + {7 * _SQLITE_WEEK_SHIFT}) / 7 - {_SQLITE_WEEK_SHIFT})"
+    return (
+        f"((CAST(strftime('%Y', {timestamp}) AS INTEGER) - 1970) * 12 "
+        f"+ CAST(strftime('%m', {timestamp}) AS INTEGER) - 1)"
+    )
+
+
+@compiles(PeriodOrdinal, "bigquery")
+def _compile_bigquery(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    if element.unit == "month":
+        return f"DATE_DIFF(DATE({timestamp}), DATE '1970-01-01', MONTH)"
+    return _generic(element, compiler, f"UNIX_SECONDS({timestamp})")
+
+
+@compiles(PeriodOrdinal, "trino")
+def _compile_trino(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    if element.unit == "month":
+        return f"CAST((year({timestamp}) - 1970) * 12 + month({timestamp}) - 1 AS BIGINT)"
+    return _generic(element, compiler, f"to_unixtime({timestamp})")
+
+
+@compiles(PeriodOrdinal, "snowflake")
+def _compile_snowflake(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
+    timestamp = compiler.process(element.timestamp)
+    if element.unit == "month":
+        return f"DATEDIFF(month, '1970-01-01'::date, {timestamp}::date)"
+    return _generic(element, compiler, f"DATE_PART(epoch_second, {timestamp})")
+
+
+def _has_timezone(element: PeriodOrdinal) -> bool:
+    column_type = getattr(element.timestamp, "type", None)
+    return bool(getattr(column_type, "timezone", False))
+
+
+def _column(source: sa.FromClause, name: str | None, keyword: str) -> ColumnElement[Any]:
+    if name is None:
+        msg = f"{keyword} is required"
+        raise ValidationError(msg)
+    check_identifier(name, what=keyword)
+    if name not in source.c:
+        present = ", ".join(repr(column) for column in source.c.keys())  # noqa: SIM118
+        msg = f"the table has no column {name!r} ({keyword}). Columns present: {present}."
+        raise SchemaError(msg)
+    return source.c[name]
+
+
+def summary_statement(
+    source: sa.FromClause,
+    *,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "purchased_at",
+    monetary_value_col: str | None = "amount",
+    end_period: int,
+    time_unit: str = "D",
+    time_scaler: float = 1.0,
+    include_first_transaction: bool = False,
+    monetary_scale: float = 1.0,
+    order_id_col: str | None = None,
+    refund_of_col: str | None = None,
+) -> sa.Select[Any]:
+    """Build the summary ``SELECT`` (one row per customer) over ``source``.
+
+    Parameters
+    ----------
+    source
+        A table or subquery holding one row per purchase.
+    end_period
+        The observation end as a period ordinal (see :class:`PeriodOrdinal`).
+    monetary_scale
+        Divides the summed amounts, e.g. ``100`` for integer cents.
+    order_id_col, refund_of_col
+        When given, refund rows (``refund_of`` set) are netted into their parent orders,
+        and fully refunded orders stop counting, as in :func:`retention.rfm_summary`.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        Columns ``customer_id``, ``frequency``, ``recency``, ``T`` and, with a monetary
+        column, ``monetary_value``.
+    """
+    unit = _UNITS[require_time_unit(time_unit)]
+    customer = _column(source, customer_id_col, "customer_id_col")
+    timestamp = _column(source, datetime_col, "datetime_col")
+    amount: ColumnElement[Any] | None = None
+    if monetary_value_col is not None:
+        amount = _column(source, monetary_value_col, "monetary_value_col")
+    purchases: sa.FromClause = source
+    where: list[ColumnElement[bool]] = []
+    if order_id_col is not None and refund_of_col is not None:
+        order = _column(source, order_id_col, "order_id_col")
+        refund_of = _column(source, refund_of_col, "refund_of_col")
+        if amount is None:
+            where.append(refund_of.is_(None))
+        else:
+            refunds = (
+                sa.select(refund_of.label("parent"), sa.func.sum(amount).label("refunded"))
+                .where(refund_of.is_not(None))
+                .group_by(refund_of)
+                .subquery("refunds")
+            )
+            purchases = source.outerjoin(refunds, refunds.c.parent == order)
+            refunded = sa.func.coalesce(refunds.c.refunded, 0)
+            amount = amount + refunded
+            where += [refund_of.is_(None), sa.or_(refunded == 0, amount > 0)]
+    period = PeriodOrdinal(timestamp, unit)
+    per_period_columns = [customer.label("customer_id"), period.label("period")]
+    if amount is not None:
+        per_period_columns.append(sa.func.sum(amount).label("amount"))
+    per_period = (
+        sa.select(*per_period_columns)
+        .select_from(purchases)
+        .where(*where, period <= end_period)
+        .group_by(customer, period)
+        .subquery("per_period")
+    )
+    first = sa.func.min(per_period.c.period).over(partition_by=per_period.c.customer_id)
+    ranked_columns = [per_period.c.customer_id, per_period.c.period, first.label("first_period")]
+    if amount is not None:
+        ranked_columns.append(per_period.c.amount)
+    ranked = sa.select(*ranked_columns).subquery("ranked")
+    periods = sa.func.count()
+    repeat_periods = periods if include_first_transaction else periods - 1
+    scaler: ColumnElement[float] = sa.literal(float(time_scaler), sa.Double())
+    first_period, last_period = sa.func.min(ranked.c.period), sa.func.max(ranked.c.period)
+    columns: list[ColumnElement[Any]] = [
+        ranked.c.customer_id,
+        repeat_periods.label("frequency"),
+        (sa.cast(last_period - first_period, sa.Double) / scaler).label("recency"),
+        (sa.cast(end_period - first_period, sa.Double) / scaler).label("T"),
+    ]
+    if amount is not None:
+        counted_amount = (
+            ranked.c.amount
+            if include_first_transaction
+            else sa.case((ranked.c.period != ranked.c.first_period, ranked.c.amount))
+        )
+        spend = sa.cast(sa.func.sum(counted_amount), sa.Double) / float(monetary_scale)
+        columns.append(
+            sa.case((repeat_periods > 0, spend / repeat_periods), else_=sa.literal(0.0)).label(
+                "monetary_value"
+            )
+        )
+    return sa.select(*columns).group_by(ranked.c.customer_id)
+
+
+def rfm_summary_sql(
+    connectable: sa.Engine | sa.Connection,
+    source: sa.FromClause,
+    *,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "purchased_at",
+    monetary_value_col: str | None = "amount",
+    observation_period_end: datetime | date | str | pd.Timestamp | None = None,
+    time_unit: str = "D",
+    time_scaler: float = 1.0,
+    include_first_transaction: bool = False,
+    monetary_scale: float = 1.0,
+    order_id_col: str | None = None,
+    refund_of_col: str | None = None,
+) -> pd.DataFrame:
+    """Compute :func:`retention.rfm_summary` inside the database.
+
+    Timestamps are read as UTC instants (the store's convention); periods are cut in UTC.
+    The result equals the in-memory summary of the same purchases: counts exactly,
+    floats to about 1e-12 relative.
+
+    Parameters
+    ----------
+    connectable
+        An engine or connection.
+    source
+        The purchases table (or any selectable with the named columns).
+    customer_id_col, datetime_col, monetary_value_col, time_unit, time_scaler
+        As in :func:`retention.rfm_summary`.
+    observation_period_end
+        Aware or UTC-naive end of observation; defaults to the latest purchase.
+    include_first_transaction, order_id_col, refund_of_col
+        As in :func:`retention.rfm_summary`.
+    monetary_scale
+        Divides summed amounts (``100`` for integer cents).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same frame as :func:`retention.rfm_summary`, with the same ``attrs``.
+    """
+    unit = require_time_unit(time_unit)
+    timestamp = _column(source, datetime_col, "datetime_col")
+    try:
+        with _connection(connectable) as connection:
+            if observation_period_end is None:
+                latest = connection.execute(sa.select(sa.func.max(timestamp))).scalar()
+                if latest is None:
+                    msg = "the purchases table is empty; a summary needs at least one purchase"
+                    raise ValidationError(msg)
+                end = _utc(latest)
+            else:
+                end = _utc(observation_period_end)
+            end_period = _period_of(end, unit)
+            statement = summary_statement(
+                source,
+                customer_id_col=customer_id_col,
+                datetime_col=datetime_col,
+                monetary_value_col=monetary_value_col,
+                end_period=end_period,
+                time_unit=unit,
+                time_scaler=time_scaler,
+                include_first_transaction=include_first_transaction,
+                monetary_scale=monetary_scale,
+                order_id_col=order_id_col,
+                refund_of_col=refund_of_col,
+            )
+            rows = connection.execute(statement).all()
+    except sa.exc.SQLAlchemyError as error:
+        msg = f"computing the customer summary in the database failed ({type(error).__name__})"
+        raise StorageError(msg) from error
+    names = ["customer_id", "frequency", "recency", "T"]
+    if monetary_value_col is not None:
+        names.append("monetary_value")
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    if frame.empty:
+        msg = "no purchase lies on or before observation_period_end; choose a later end"
+        raise ValidationError(msg)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    result = frame.set_index("customer_id").astype(np.float64).sort_index()
+    result.attrs.update(
+        {
+            "time_unit": unit,
+            "time_scaler": float(time_scaler),
+            "observation_period_end": end,
+            "include_first_transaction": include_first_transaction,
+        }
+    )
+    return result
+
+
+def _connection(
+    connectable: sa.Engine | sa.Connection,
+) -> contextlib.AbstractContextManager[sa.Connection]:
+    if isinstance(connectable, sa.Connection):
+        return contextlib.nullcontext(connectable)
+    return connectable.connect()
+
+
+def _utc(value: object) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    if stamp.tzinfo is None:
+        return stamp.tz_localize("UTC")
+    return stamp.tz_convert("UTC")
+
+
+def _period_of(stamp: pd.Timestamp, unit: str) -> int:
+    nanoseconds = int(stamp.tz_convert("UTC").tz_localize(None).as_unit("ns").value)
+    hours, days = nanoseconds // 3_600_000_000_000, nanoseconds // 86_400_000_000_000
+    if unit == "h":
+        return hours
+    if unit == "D":
+        return days
+    if unit == "W":
+        return (days + 3) // 7
+    return (stamp.year - 1970) * 12 + stamp.month - 1
