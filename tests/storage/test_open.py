@@ -1,12 +1,15 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from retention import open_store
+from retention import load_cdnow_sample, open_store, rfm_summary
 from retention.exceptions import StorageError, ValidationError
-from retention.storage import MemoryStore, SqlStore, create_engine
+from retention.storage import MemoryStore, SqlStore, create_engine, upgrade_database
 from retention.storage.migrations import VERSION_TABLE, known_versions
+from retention.storage.pushdown import rfm_summary_sql
 from retention.storage.schema import SCHEMA_VERSION, metadata
 from retention.testing.contracts import purchases_frame
 
@@ -86,3 +89,46 @@ def test_the_wheel_ships_the_migrations():
     root = Path(__file__).resolve().parents[2] / "src" / "retention" / "storage" / "migrations"
     shipped = {p.name for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert {"env.py", "script.py.mako", "0001_initial.py", "0002_checkpoints.py"} <= shipped
+
+
+def test_upgrade_database_creates_then_leaves_the_schema(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    first = upgrade_database(url)
+    assert (first.found, first.current, first.changed) == (None, SCHEMA_VERSION, True)
+    again = upgrade_database(url)
+    assert (again.found, again.changed) == (SCHEMA_VERSION, False)
+    with pytest.raises(ValidationError):
+        upgrade_database("memory://")
+
+
+def test_pushdown_summary_over_the_store_equals_the_in_memory_summary(tmp_path: Path):
+    cdnow = load_cdnow_sample()
+    transactions = pd.DataFrame(
+        {
+            "customer_id": cdnow["customer_id"],
+            "order_id": cdnow["order_id"],
+            "purchased_at": cdnow["date"].dt.tz_localize("UTC"),
+            "amount_minor": (cdnow["amount"] * 100).round().astype("int64"),
+            "currency": "USD",
+        }
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'crm.db'}")
+    assert isinstance(store, SqlStore)
+    store.add_purchases(transactions)
+    end = datetime(1998, 6, 30, tzinfo=UTC)
+    in_memory = rfm_summary(
+        store.purchases(),
+        datetime_col="purchased_at",
+        monetary_value_col="amount",
+        observation_period_end=end,
+    )
+    pushed = rfm_summary_sql(
+        store.engine,
+        store.purchases_table,
+        datetime_col="purchased_at",
+        monetary_value_col="amount_minor",
+        monetary_scale=100,
+        observation_period_end=end,
+    )
+    pd.testing.assert_frame_equal(pushed, in_memory, check_exact=False, rtol=1e-9)
+    store.close()

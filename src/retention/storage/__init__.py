@@ -6,7 +6,7 @@
 :mod:`retention.storage.pushdown` computes the heavy aggregations inside the database.
 """
 
-from retention.storage._open import create_engine, open_store
+from retention.storage._open import SchemaUpgrade, create_engine, open_store, upgrade_database
 from retention.storage.base import (
     CONSENT_COLUMNS,
     CUSTOMER_COLUMNS,
@@ -53,10 +53,12 @@ __all__ = [
     "OnConflict",
     "PurchaseStore",
     "PurchaseWriteResult",
+    "SchemaUpgrade",
     "SegmentStore",
     "SqlStore",
     "Store",
     "TouchStore",
     "create_engine",
     "open_store",
+    "upgrade_database",
 ]

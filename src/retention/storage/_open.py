@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from retention.storage._rows import Clock
     from retention.storage.base import Store
 
-__all__ = ["create_engine", "open_store"]
+__all__ = ["SchemaUpgrade", "create_engine", "open_store", "upgrade_database"]
 
 _SCHEMES = "memory://, sqlite:///path.db, postgresql://user@host/db, duckdb:///path.duckdb"
 
@@ -149,3 +150,45 @@ def open_store(
         engine.dispose()
         raise
     return store
+
+
+@attrs.frozen
+class SchemaUpgrade:
+    """What :func:`upgrade_database` did: the version found and the version now in place."""
+
+    found: str | None
+    current: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether any migration ran."""
+        return self.found != self.current
+
+
+def upgrade_database(url: str, *, schema: str | None = None) -> SchemaUpgrade:
+    """Create or upgrade the schema of the database at ``url`` (``retention db upgrade``).
+
+    Runs the shipped Alembic migrations in one transaction, never dropping data.  A
+    database already at this library's version is left alone.
+
+    Raises
+    ------
+    ValidationError
+        For ``memory://`` (nothing to upgrade) or an unsupported URL.
+    SchemaVersionError
+        When the database is newer than this library, or holds foreign tables.
+    StorageError
+        When the database cannot be reached.
+    """
+    if url.startswith("memory://"):
+        msg = "memory:// stores have no schema to upgrade; pass a database URL"
+        raise ValidationError(msg)
+    engine = create_engine(url, schema=schema)
+    store = SqlStore(engine)
+    try:
+        with translate_errors("upgrading the schema", dialect=engine.dialect.name):
+            found = store.schema_version()
+            current = store.check_version(migrate=True)
+    finally:
+        engine.dispose()
+    return SchemaUpgrade(found=found, current=current)

@@ -153,6 +153,15 @@ class SqlStore:
         """The backend's SQLAlchemy dialect name (``sqlite``, ``postgresql``, ``duckdb``)."""
         return self.engine.dialect.name
 
+    @property
+    def purchases_table(self) -> sa.Table:
+        """The purchases table, for SQL pushdown (:mod:`retention.storage.pushdown`).
+
+        Amounts are ``amount_minor`` integers: pass ``monetary_value_col="amount_minor"``
+        and ``monetary_scale=10**exponent`` of the (single) currency.
+        """
+        return tables.purchases
+
     @contextlib.contextmanager
     def _begin(self, operation: str, *, write: bool = True) -> Iterator[sa.Connection]:
         # DuckDB's optimistic transactions abort concurrent writers of the same rows;
