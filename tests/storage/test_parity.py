@@ -154,8 +154,8 @@ class StoreParity(RuleBasedStateMachine):
 
 
 StoreParity.TestCase.settings = settings(
-    max_examples=int(os.environ.get("RETENTION_PARITY_EXAMPLES", "10")),
-    stateful_step_count=20,
+    max_examples=int(os.environ.get("RETENTION_PARITY_EXAMPLES", "8")),
+    stateful_step_count=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -175,9 +175,10 @@ def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list
             msg = f"column {column!r} must hold aware timestamps, got dtype {series.dtype}"
             raise ValidationError(msg)
     utc = series.dt.tz_convert("UTC")
-    values: list[datetime | None] = [
-        None if is_missing(v) else v.to_pydatetime().astimezone(UTC) for v in utc
-    ]
+    if bool((utc.dt.nanosecond != 0).any()):
+        msg = f"column {column!r} has nanoseconds; stores keep microseconds, round it first"
+        raise ValidationError(msg)
+    values: list[datetime | None] = [None if is_missing(v) else v for v in utc.dt.to_pydatetime()]
     if required and any(v is None for v in values):
         msg = f"column {column!r} has a missing timestamp; every row needs one"
         raise ValidationError(msg)
@@ -312,7 +313,11 @@ def merged_card(kept: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str,
 
 
 def purchase_rows(transactions: pd.DataFrame | Iterable[Purchase]) -> list[Row]:
-    """Validate a canonical purchase frame or purchases; return rows (with ``line`` if given)."""
+    """Validate a canonical purchase frame or purchases; return rows (with ``line`` if given).
+
+    Checks are column operations (no per-row Python validation), so large chunks stay
+    cheap; the rows come out of one ``to_dict``.
+    """
     if not isinstance(transactions, pd.DataFrame):
         records = list(transactions)
         for record in records:
@@ -327,55 +332,75 @@ def purchase_rows(transactions: pd.DataFrame | Iterable[Purchase]) -> list[Row]:
         amount_minor_col="amount_minor",
         currency_col="currency",
     )
-    if not pd.api.types.is_integer_dtype(transactions["amount_minor"].dtype):
+    amounts = transactions["amount_minor"]
+    if not pd.api.types.is_integer_dtype(amounts.dtype) or bool(amounts.isna().any()):
         msg = (
             "column 'amount_minor' must hold integer minor units (1999 for 19.99), got "
-            f"dtype {transactions['amount_minor'].dtype}; money is never stored as float"
+            f"dtype {amounts.dtype}; money is never stored as float, and never missing"
         )
         raise ValidationError(msg)
-    instants = _instant_column(transactions, "purchased_at", required=True)
-    rows: list[Row] = []
     columns: dict[str, list[Any]] = {
-        name: _optional(transactions, name)
-        for name in (
-            "order_id",
-            "customer_id",
-            "amount_minor",
-            "currency",
-            "kind",
-            "refund_of",
-            "source",
-            "category",
-            "line",
-        )
+        "order_id": _text_values(transactions, "order_id", required=True),
+        "customer_id": _text_values(transactions, "customer_id", required=True),
+        "purchased_at": _instant_column(transactions, "purchased_at", required=True),
+        "amount_minor": [int(value) for value in amounts.to_numpy(dtype=np.int64)],
+        "currency": _text_values(transactions, "currency", required=True),
+        "kind": _text_values(transactions, "kind", required=False),
+        "refund_of": _text_values(transactions, "refund_of", required=False),
+        "source": _text_values(transactions, "source", required=False),
+        "category": _text_values(transactions, "category", required=False),
     }
-    for index, instant in enumerate(instants):
-        currency = _text(columns["currency"][index], column="currency", required=True)
-        if currency is None or not is_known_currency(currency):
-            msg = f"column 'currency' holds an unknown ISO 4217 code {currency!r}"
+    unknown = sorted({c for c in columns["currency"] if not is_known_currency(str(c))})
+    if unknown:
+        msg = f"column 'currency' holds unknown ISO 4217 codes {describe_ids(unknown)}"
+        raise ValidationError(msg)
+    columns["kind"] = ["purchase" if kind is None else kind for kind in columns["kind"]]
+    wrong = sorted(set(columns["kind"]) - _KINDS)
+    if wrong:
+        msg = f"column 'kind' must hold 'purchase' or 'refund', got {describe_ids(wrong)}"
+        raise ValidationError(msg)
+    if "line" in transactions.columns:
+        lines = transactions["line"].astype("Int64").astype(object)
+        columns["line"] = [None if is_missing(value) else int(value) for value in lines]
+    else:
+        columns["line"] = [None] * len(transactions)
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _text_values(frame: pd.DataFrame, column: str, *, required: bool) -> list[Any]:
+    """Check a text column as a whole; return its values with ``None`` for missing."""
+    if column not in frame.columns:
+        return [None] * len(frame)
+    series = frame[column]
+    missing = series.isna()
+    if required and bool(missing.any()):
+        position = int(np.flatnonzero(missing.to_numpy())[0])
+        msg = f"column {column!r} has a missing value (row {position}); every row needs one"
+        raise ValidationError(msg)
+    present = series[~missing]
+    if len(present):
+        if pd.api.types.infer_dtype(present, skipna=True) != "string":
+            msg = f"column {column!r} must hold text"
             raise ValidationError(msg)
-        kind = _text(columns["kind"][index], column="kind") or "purchase"
-        if kind not in _KINDS:
-            msg = f"column 'kind' must be 'purchase' or 'refund', got {kind!r}"
+        text = present.astype(object)  # object: pyarrow strings refuse lone surrogates
+        lengths = text.str.len()
+        if required and bool((lengths == 0).any()):
+            msg = f"column {column!r} has an empty value; every row needs one"
             raise ValidationError(msg)
-        line = columns["line"][index]
-        rows.append(
-            {
-                "order_id": _text(columns["order_id"][index], column="order_id", required=True),
-                "customer_id": _text(
-                    columns["customer_id"][index], column="customer_id", required=True
-                ),
-                "purchased_at": instant,
-                "amount_minor": int(columns["amount_minor"][index]),
-                "currency": currency,
-                "kind": kind,
-                "refund_of": _text(columns["refund_of"][index], column="refund_of"),
-                "source": _text(columns["source"][index], column="source"),
-                "category": _text(columns["category"][index], column="category"),
-                "line": None if is_missing(line) else int(line),
-            }
-        )
-    return rows
+        limit = _MAX_LENGTHS.get(column, 255)
+        if bool((lengths > limit).any()):
+            msg = f"column {column!r} holds a value longer than {limit} characters"
+            raise ValidationError(msg)
+        if bool(text.str.contains("\x00", regex=False).any()):
+            msg = f"column {column!r} holds a NUL character, which databases cannot store"
+            raise ValidationError(msg)
+        try:
+            text.str.encode("utf-8")
+        except UnicodeEncodeError:
+            msg = f"column {column!r} holds a lone surrogate, which is not valid Unicode text"
+            raise ValidationError(msg) from None
+    return series.astype(object).where(~missing, None).tolist()
 
 
 def consent_rows(consents: pd.DataFrame) -> list[Row]:
