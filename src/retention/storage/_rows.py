@@ -831,6 +831,31 @@ def purchases_frame_of(rows: list[Row]) -> pd.DataFrame:
     return frame
 
 
+def staged_purchases(rows: list[Row], now: datetime) -> pd.DataFrame:
+    """Return new purchase rows as a frame for a bulk insert (instants as naive UTC)."""
+    naive_now = now.astimezone(UTC).replace(tzinfo=None)
+    frame = pd.DataFrame(
+        {column: [row[column] for row in rows] for column in STORED_PURCHASE_COLUMNS}
+    )
+    frame["purchased_at"] = (
+        pd.to_datetime(frame["purchased_at"], utc=True).dt.tz_convert(None).astype("datetime64[us]")
+    )
+    frame["amount_minor"] = frame["amount_minor"].astype("int64")
+    frame["created_at"] = pd.Timestamp(naive_now).as_unit("us")
+    frame["updated_at"] = frame["created_at"]
+    for column in (
+        "order_id",
+        "customer_id",
+        "currency",
+        "kind",
+        "refund_of",
+        "source",
+        "category",
+    ):
+        frame[column] = frame[column].astype(object)
+    return frame
+
+
 def consents_frame_of(rows: list[Row]) -> pd.DataFrame:
     """Build the consent frame (subtopic missing for a whole topic)."""
     return frame_of(({**row, "subtopic": row["subtopic"] or None} for row in rows), CONSENT_COLUMNS)

@@ -56,6 +56,7 @@ __all__ = ["SqlStore"]
 
 Row = dict[str, Any]
 _CHUNK = 500
+_BULK_ROWS = 1000  # from this many new purchases on, use COPY / DuckDB's frame path
 _DRIVER_MODULES = ("duckdb", "psycopg", "sqlite3", "_duckdb")
 
 
@@ -616,17 +617,7 @@ class SqlStore:
                 | {new["customer_id"] for _, new in outcome.updates},
             )
             if outcome.new:
-                connection.execute(
-                    p.insert(),
-                    [
-                        {
-                            **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for row in outcome.new
-                    ],
-                )
+                self._insert_purchases(connection, outcome.new, now)
             for old, new in outcome.updates:
                 connection.execute(
                     p.update()
@@ -653,6 +644,51 @@ class SqlStore:
             deduplicated=outcome.deduplicated,
             conflicts=_rows.conflicts_frame(outcome.conflicts),
             updated=len(outcome.updates),
+        )
+
+    def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
+        """Insert new purchases through the backend's bulk path when the batch is large.
+
+        PostgreSQL streams rows with ``COPY``; DuckDB inserts from a registered frame (its
+        Arrow path); SQLite and small batches use an ordinary multi-row ``INSERT``.  All
+        run inside the caller's transaction.
+        """
+        columns = [*_rows.STORED_PURCHASE_COLUMNS, "created_at", "updated_at"]
+        if len(rows) >= _BULK_ROWS and self.dialect == "postgresql":
+            driver = connection.connection.driver_connection
+            if driver is None:
+                msg = "adding purchases failed: the database connection is closed"
+                raise StorageError(msg)
+            names = ", ".join(columns)
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY purchases ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row([*(row[c] for c in _rows.STORED_PURCHASE_COLUMNS), now, now])
+            return
+        if len(rows) >= _BULK_ROWS and self.dialect == "duckdb":
+            staged = _rows.staged_purchases(rows, now)
+            name = f"retention_staged_{uuid.uuid4().hex}"
+            connection.exec_driver_sql("register", (name, staged))
+            try:
+                connection.exec_driver_sql(
+                    f"INSERT INTO purchases ({', '.join(columns)}) "  # noqa: S608 - fixed names
+                    f"SELECT {', '.join(columns)} FROM {name}"
+                )
+            finally:
+                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            return
+        connection.execute(
+            tables.purchases.insert(),
+            [
+                {
+                    **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for row in rows
+            ],
         )
 
     def _save_checkpoint(

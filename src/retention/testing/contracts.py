@@ -318,6 +318,27 @@ class StoreContract:
         store.add_purchases(frame)
         assert_same_state(before, observable_state(store))
 
+    def test_ing_01_large_batches_keep_the_same_rules(self, store: Store) -> None:
+        count = 2500
+        at = [T0 + timedelta(minutes=i) for i in range(count)]
+        frame = purchases_frame(
+            [f"B-{i:05d}" for i in range(count)],
+            [f"c{i % 97}" for i in range(count)],
+            amounts=[100 + i for i in range(count)],
+            at=at,
+        )
+        store.add_purchases(frame.iloc[:1000])
+        repeated = pd.concat([frame, frame.iloc[:5]], ignore_index=True)
+        repeated.loc[len(frame) + 4, "amount_minor"] = 1  # a conflicting repeat
+        result = store.add_purchases(repeated)
+        assert (result.stored, result.deduplicated, len(result.conflicts)) == (1500, 1004, 1)
+        stored = store.purchases()
+        assert len(stored) == count
+        assert stored["amount_minor"].sum() == sum(100 + i for i in range(count))
+        assert stored["purchased_at"].tolist() == [pd.Timestamp(t) for t in at]
+        assert stored["customer_id"].nunique() == 97
+        store.verify()
+
     def test_unknown_customers_get_a_stub_card(self, store: Store) -> None:
         store.add_purchases(purchases_frame(["A-1"], ["new"]))
         card = store.customers(["new"])
