@@ -831,29 +831,37 @@ def purchases_frame_of(rows: list[Row]) -> pd.DataFrame:
     return frame
 
 
-def staged_purchases(rows: list[Row], now: datetime) -> pd.DataFrame:
-    """Return new purchase rows as a frame for a bulk insert (instants as naive UTC)."""
-    naive_now = now.astimezone(UTC).replace(tzinfo=None)
-    frame = pd.DataFrame(
-        {column: [row[column] for row in rows] for column in STORED_PURCHASE_COLUMNS}
-    )
-    frame["purchased_at"] = (
-        pd.to_datetime(frame["purchased_at"], utc=True).dt.tz_convert(None).astype("datetime64[us]")
-    )
-    frame["amount_minor"] = frame["amount_minor"].astype("int64")
-    frame["created_at"] = pd.Timestamp(naive_now).as_unit("us")
-    frame["updated_at"] = frame["created_at"]
-    for column in (
-        "order_id",
-        "customer_id",
-        "currency",
-        "kind",
-        "refund_of",
-        "source",
-        "category",
-    ):
-        frame[column] = frame[column].astype(object)
+def staged_frame(rows: list[Row], columns: list[str], table: Any) -> pd.DataFrame:  # noqa: ANN401 - a sqlalchemy Table
+    """Return rows as a frame for DuckDB's bulk insert (UTC instants as naive UTC)."""
+    frame = pd.DataFrame({column: [row[column] for row in rows] for column in columns})
+    for column in columns:
+        kind = type(table.c[column].type).__name__
+        if kind == "UtcDateTime":
+            frame[column] = (
+                pd.to_datetime(frame[column], utc=True).dt.tz_convert(None).astype("datetime64[us]")
+            )
+        elif kind in {"BigInteger", "Integer"} and not frame[column].isna().any():
+            frame[column] = frame[column].astype("int64")
+        elif kind != "Date":
+            frame[column] = frame[column].astype(object)
     return frame
+
+
+_ENCODED_EMPTY = {
+    key: json.dumps(value, sort_keys=True) if key in JSON_FIELDS else value
+    for key, value in EMPTY_CARD.items()
+}
+
+
+def encoded_stub(customer_id: str, now: datetime) -> Row:
+    """Return a stub card ready for SQL (JSON fields already encoded)."""
+    return {
+        "customer_id": customer_id,
+        **_ENCODED_EMPTY,
+        "erased_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def consents_frame_of(rows: list[Row]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -48,14 +49,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime, timedelta
 
-    import pandas as pd
-
     from retention.models import Customer, Purchase, SegmentKind
 
 __all__ = ["SqlStore"]
 
 Row = dict[str, Any]
-_CHUNK = 500
+_CHUNK = 5000  # keys per IN list (SQLite allows 32,766 parameters)
 _BULK_ROWS = 1000  # from this many new purchases on, use COPY / DuckDB's frame path
 _DRIVER_MODULES = ("duckdb", "psycopg", "sqlite3", "_duckdb")
 
@@ -182,6 +181,18 @@ class SqlStore:
     ) -> dict[Any, Row]:
         wanted = sorted(set(keys))
         found: dict[Any, Row] = {}
+        if len(wanted) >= _BULK_ROWS and self.dialect == "duckdb":
+            # DuckDB binds long IN lists slowly: join a registered frame of keys instead
+            name = f"retention_keys_{uuid.uuid4().hex}"
+            connection.exec_driver_sql("register", (name, pd.DataFrame({"key": wanted})))
+            try:
+                keys_table = sa.table(name, sa.column("key"))
+                statement = sa.select(table).where(table.c[column].in_(sa.select(keys_table.c.key)))
+                for row in connection.execute(statement).mappings():
+                    found[row[column]] = _as_row(row)
+            finally:
+                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            return found
         for chunk in _chunks(wanted):
             statement = sa.select(table).where(table.c[column].in_(chunk))
             for row in connection.execute(statement).mappings():
@@ -212,11 +223,9 @@ class SqlStore:
         existing = self._fetch(connection, tables.customers, "customer_id", ids)
         now = self._now()
         missing = [
-            _rows.encode_card(_rows.empty_card(customer_id, now))
-            for customer_id in sorted(ids - set(existing))
+            _rows.encoded_stub(customer_id, now) for customer_id in sorted(ids - set(existing))
         ]
-        if missing:
-            connection.execute(tables.customers.insert(), missing)
+        self._insert(connection, tables.customers, missing)
 
     def _cards(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         found = self._fetch(connection, tables.customers, "customer_id", ids)
@@ -647,40 +656,9 @@ class SqlStore:
         )
 
     def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
-        """Insert new purchases through the backend's bulk path when the batch is large.
-
-        PostgreSQL streams rows with ``COPY``; DuckDB inserts from a registered frame (its
-        Arrow path); SQLite and small batches use an ordinary multi-row ``INSERT``.  All
-        run inside the caller's transaction.
-        """
-        columns = [*_rows.STORED_PURCHASE_COLUMNS, "created_at", "updated_at"]
-        if len(rows) >= _BULK_ROWS and self.dialect == "postgresql":
-            driver = connection.connection.driver_connection
-            if driver is None:
-                msg = "adding purchases failed: the database connection is closed"
-                raise StorageError(msg)
-            names = ", ".join(columns)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY purchases ({names}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row([*(row[c] for c in _rows.STORED_PURCHASE_COLUMNS), now, now])
-            return
-        if len(rows) >= _BULK_ROWS and self.dialect == "duckdb":
-            staged = _rows.staged_purchases(rows, now)
-            name = f"retention_staged_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, staged))
-            try:
-                connection.exec_driver_sql(
-                    f"INSERT INTO purchases ({', '.join(columns)}) "  # noqa: S608 - fixed names
-                    f"SELECT {', '.join(columns)} FROM {name}"
-                )
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-            return
-        connection.execute(
-            tables.purchases.insert(),
+        self._insert(
+            connection,
+            tables.purchases,
             [
                 {
                     **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
@@ -690,6 +668,42 @@ class SqlStore:
                 for row in rows
             ],
         )
+
+    def _insert(self, connection: sa.Connection, table: sa.Table, rows: list[Row]) -> None:
+        """Insert rows, through the backend's bulk path when there are many.
+
+        PostgreSQL streams them with ``COPY``; DuckDB inserts from a registered frame (its
+        Arrow path); SQLite and small batches use an ordinary multi-row ``INSERT``.  All
+        run inside the caller's transaction.
+        """
+        if not rows:
+            return
+        columns = list(rows[0])
+        names = ", ".join(columns)
+        if len(rows) >= _BULK_ROWS and self.dialect == "postgresql":
+            driver = connection.connection.driver_connection
+            if driver is None:
+                msg = "the database connection is closed"
+                raise StorageError(msg)
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+            return
+        if len(rows) >= _BULK_ROWS and self.dialect == "duckdb":
+            staged = _rows.staged_frame(rows, columns, table)
+            name = f"retention_staged_{uuid.uuid4().hex}"
+            connection.exec_driver_sql("register", (name, staged))
+            try:
+                connection.exec_driver_sql(
+                    f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
+                )
+            finally:
+                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            return
+        connection.execute(table.insert(), rows)
 
     def _save_checkpoint(
         self, connection: sa.Connection, checkpoint: IngestCheckpoint, now: datetime
