@@ -773,6 +773,43 @@ def quarantine_row(conflict: Row, now: datetime) -> Row:
     }
 
 
+def reject_rows(quarantined: pd.DataFrame) -> list[Row]:
+    """Validate rejected rows handed to ``add_purchases``; return quarantine rows (no stamp)."""
+    require_columns(quarantined, frame_name="quarantined", reason_col="reason", line_col="line")
+    reasons = _text_values(quarantined, "reason", required=True)
+    for reason in set(reasons):
+        check_identifier(reason, what="reason code")
+    order_ids = _text_values(quarantined, "order_id", required=False)
+    customer_ids = _text_values(quarantined, "customer_id", required=False)
+    details = [
+        "{}" if value is None else value for value in _text_values_unbounded(quarantined, "details")
+    ]
+    lines = quarantined["line"].astype("Int64").astype(object)
+    rows: list[Row] = []
+    for reason, order_id, customer_id, line, detail in zip(
+        reasons, order_ids, customer_ids, lines, details, strict=True
+    ):
+        number = None if is_missing(line) else int(line)
+        rows.append(
+            {
+                "quarantine_id": quarantine_id(reason, order_id or "", number, detail),
+                "reason": reason,
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "line": number,
+                "details": detail,
+            }
+        )
+    return rows
+
+
+def _text_values_unbounded(frame: pd.DataFrame, column: str) -> list[Any]:
+    if column not in frame.columns:
+        return [None] * len(frame)
+    series = frame[column]
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
 def checkpoint_row(checkpoint: IngestCheckpoint, now: datetime) -> Row:
     return {
         "source": checkpoint.source,

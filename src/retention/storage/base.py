@@ -331,6 +331,7 @@ class PurchaseStore(Protocol):
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
+        quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append ingested purchases in one transaction (RELIABILITY.md ING-01, ING-02).
 
@@ -344,7 +345,10 @@ class PurchaseStore(Protocol):
         ``duplicate_order_conflict``; ``"raise"`` raises DuplicateError and writes nothing;
         ``"update"`` overwrites and audits the old values. Customer ids are resolved through
         merge aliases; unknown customers get a stub card. ``checkpoint``, when given, is
-        saved in the same transaction, so a chunk and its checkpoint commit together.
+        saved in the same transaction, so a chunk and its checkpoint commit together; so are
+        ``quarantined`` rows (the chunk's rejects from ``retention.ingest``: columns
+        ``reason`` and ``line``, optional ``order_id``, ``customer_id`` and ``details`` as
+        JSON text without personal data), each stored once however often it is re-sent.
         """
         ...
 
@@ -352,10 +356,14 @@ class PurchaseStore(Protocol):
         self,
         *,
         customer_ids: Iterable[str] | None = None,
+        order_ids: Iterable[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
-        """Return purchases sorted by (``purchased_at``, ``order_id``) (:data:`PURCHASE_COLUMNS`).
+        """Return purchases (all, or of the named customers or orders) in time order.
+
+        Rows are sorted by (``purchased_at``, ``order_id``); columns are
+        :data:`PURCHASE_COLUMNS`.
 
         ``since`` is inclusive, ``until`` exclusive; both must be aware.  The frame has
         ``purchased_at`` as ``datetime64[us, UTC]``, ``amount_minor`` as int64 and the

@@ -316,10 +316,12 @@ class MemoryStore:
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
+        quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
         _rows.check_on_conflict(on_conflict)
         batch = _rows.purchase_rows(transactions)
+        rejects = [] if quarantined is None else _rows.reject_rows(quarantined)
         with self._transaction() as data:
             for row in batch:
                 row["customer_id"] = self._resolve(data, row["customer_id"])
@@ -348,6 +350,10 @@ class MemoryStore:
             for conflict in outcome.conflicts:
                 row = _rows.quarantine_row(conflict, now)
                 data["quarantine"].setdefault(row["quarantine_id"], row)
+            for reject in rejects:
+                data["quarantine"].setdefault(
+                    reject["quarantine_id"], {**reject, "created_at": now}
+                )
             if checkpoint is not None:
                 data["checkpoints"][checkpoint.source] = _rows.checkpoint_row(checkpoint, now)
         return PurchaseWriteResult(
@@ -361,6 +367,7 @@ class MemoryStore:
         self,
         *,
         customer_ids: Iterable[str] | None = None,
+        order_ids: Iterable[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
@@ -370,6 +377,9 @@ class MemoryStore:
         if customer_ids is not None:
             wanted = {self._resolve(data, c) for c in customer_ids}
             rows = [r for r in rows if r["customer_id"] in wanted]
+        if order_ids is not None:
+            orders = set(order_ids)
+            rows = [r for r in rows if r["order_id"] in orders]
         if since is not None:
             start = require_aware(since, name="since")
             rows = [r for r in rows if r["purchased_at"] >= start]

@@ -608,10 +608,12 @@ class SqlStore:
         *,
         on_conflict: OnConflict = "quarantine",
         checkpoint: IngestCheckpoint | None = None,
+        quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
         _rows.check_on_conflict(on_conflict)
         batch = _rows.purchase_rows(transactions)
+        rejects = [] if quarantined is None else _rows.reject_rows(quarantined)
         p = tables.purchases
         with self._begin("adding purchases") as connection:
             resolved = self._resolve_many(connection, (row["customer_id"] for row in batch))
@@ -637,11 +639,13 @@ class SqlStore:
                     )
                 )
                 self._audit(connection, "purchase_update", new["order_id"], **_rows.old_values(old))
-            if outcome.conflicts:
+            if outcome.conflicts or rejects:
                 rows = {
                     row["quarantine_id"]: row
                     for row in (_rows.quarantine_row(c, now) for c in outcome.conflicts)
                 }
+                for reject in rejects:
+                    rows.setdefault(reject["quarantine_id"], {**reject, "created_at": now})
                 present = self._fetch(connection, tables.quarantine, "quarantine_id", rows)
                 fresh = [row for key, row in rows.items() if key not in present]
                 if fresh:
@@ -716,6 +720,7 @@ class SqlStore:
         self,
         *,
         customer_ids: Iterable[str] | None = None,
+        order_ids: Iterable[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
@@ -726,6 +731,8 @@ class SqlStore:
             statement = statement.where(p.c.purchased_at >= require_aware(since, name="since"))
         if until is not None:
             statement = statement.where(p.c.purchased_at < require_aware(until, name="until"))
+        if order_ids is not None:
+            return self._purchases_by_order(order_ids, customer_ids, since, until)
         with self._begin("reading purchases", write=False) as connection:
             if customer_ids is not None:
                 wanted = sorted(set(self._resolve_many(connection, customer_ids).values()))
@@ -741,6 +748,31 @@ class SqlStore:
                 rows = [_as_row(r) for r in connection.execute(statement).mappings()]
         rows.sort(key=lambda r: (r["purchased_at"], r["order_id"]))
         return _rows.purchases_frame_of(rows)
+
+    def _purchases_by_order(
+        self,
+        order_ids: Iterable[str],
+        customer_ids: Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> pd.DataFrame:
+        with self._begin("reading purchases", write=False) as connection:
+            found = list(
+                self._fetch(connection, tables.purchases, "order_id", set(order_ids)).values()
+            )
+            if customer_ids is not None:
+                wanted = set(self._resolve_many(connection, customer_ids).values())
+                found = [row for row in found if row["customer_id"] in wanted]
+        if since is not None:
+            start = require_aware(since, name="since")
+            found = [row for row in found if row["purchased_at"] >= start]
+        if until is not None:
+            end = require_aware(until, name="until")
+            found = [row for row in found if row["purchased_at"] < end]
+        found.sort(key=lambda r: (r["purchased_at"], r["order_id"]))
+        return _rows.purchases_frame_of(
+            [{c: row[c] for c in _rows.STORED_PURCHASE_COLUMNS} for row in found]
+        )
 
     def quarantined(self) -> pd.DataFrame:
         """Return quarantined rows sorted by id."""

@@ -403,6 +403,30 @@ class StoreContract:
             store.add_purchases(frame.assign(amount_minor=[19.99]))
         assert store.purchases().empty
 
+    def test_a_chunk_commits_with_its_rejects_and_checkpoint(self, store: Store) -> None:
+        rejects = pd.DataFrame(
+            {
+                "reason": ["missing_amount", "naive_timestamp"],
+                "line": [4, 9],
+                "order_id": ["X-4", None],
+                "details": ['{"column": "amount"}', None],
+            }
+        )
+        checkpoint = IngestCheckpoint("f.csv", "sha256:9", 300, 10, 1, {"rows_read": 8})
+        store.add_purchases(
+            purchases_frame(["a", "b"], ["c1", "c2"]), quarantined=rejects, checkpoint=checkpoint
+        )
+        store.add_purchases(purchases_frame(["a"], ["c1"]), quarantined=rejects)  # a rerun
+        quarantined = store.quarantined().sort_values("line")
+        assert quarantined["reason"].tolist() == ["missing_amount", "naive_timestamp"]
+        assert quarantined["line"].tolist() == [4, 9]
+        assert store.purchases(order_ids=["b", "zz"])["customer_id"].tolist() == ["c2"]
+        with pytest.raises(ValueError, match="not allowed"):
+            store.add_purchases(
+                purchases_frame(["c"], ["c3"]), quarantined=rejects.assign(reason="Bad Code")
+            )
+        assert len(store.purchases()) == 2
+
     def test_checkpoint_commits_with_its_chunk(self, store: Store) -> None:
         assert store.checkpoint("file.csv") is None
         checkpoint = IngestCheckpoint("file.csv", "sha256:ab", 120, 5, 1, {"rows_read": 4})
