@@ -4,15 +4,59 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
+from retention import load_cdnow_sample
 from retention.cli import main
 
 
-def test_demo_runs_and_writes_the_summary(tmp_path, capsys):
+def test_demo_runs_the_whole_pipeline_and_writes_every_table(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
     summary = pd.read_csv(tmp_path / "demo" / "summary.csv", dtype={"customer_id": str})
     assert len(summary) == 2357
-    assert "repeat buyers: 1,139 of 2,357" in capsys.readouterr().out
+    assert "repeat buyers: 1,139 of 2,357" in out
+    assert "rows read 6,919: accepted 6,919" in out
+    assert "LL -9582.4" in out  # the published BG/NBD fit
+    for name in ("segments.csv", "forecast.csv", "kpi.csv", "cohorts.csv", "transactions.parquet"):
+        assert (tmp_path / "demo" / name).exists(), name
+    segments = pd.read_csv(tmp_path / "demo" / "segments.csv")
+    assert segments["regularity"].notna().all()
+    assert segments["segment"].notna().all()
+
+
+@pytest.fixture
+def cdnow_csv(tmp_path):
+    path = tmp_path / "cdnow.csv"
+    load_cdnow_sample().to_csv(path, index=False)
+    return path
+
+
+def test_segment_forecast_and_kpi_commands(cdnow_csv, tmp_path, capsys):
+    common = [str(cdnow_csv), "--as-of", "1998-07-01"]
+    assert main(["segment", *common, "-o", str(tmp_path / "seg.parquet")]) == 0
+    segments = pd.read_parquet(tmp_path / "seg.parquet")
+    assert len(segments) == 2357
+    assert set(segments["regularity"]) == {"REGULAR", "PERIODIC", "ERRATIC", "ONE_TIME"}
+    status = main(
+        [
+            "forecast",
+            str(cdnow_csv),
+            "--observation-period-end",
+            "1997-09-30",
+            "-o",
+            str(tmp_path / "forecast.csv"),
+            "--params",
+            str(tmp_path / "params.json"),
+        ]
+    )
+    assert status == 0
+    assert "BetaGeoModel: r=0.2426, alpha=4.414, a=0.7929, b=2.426" in capsys.readouterr().out
+    forecast = pd.read_csv(tmp_path / "forecast.csv")
+    assert forecast["probability_alive"].between(0, 1).all()
+    assert (forecast["clv"] >= 0).all()
+    assert main(["kpi", *common, "--period", "Q", "-o", str(tmp_path / "kpi.json")]) == 0
+    assert "active_customers" in (tmp_path / "kpi.json").read_text()
 
 
 def test_summary_command_writes_each_format(tmp_path):
@@ -56,3 +100,46 @@ def test_python_dash_m_and_console_script_work():
         [sys.executable, "-m", "retention", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("retention ")
+
+
+def test_ingest_command_writes_clean_rows_quarantine_and_report(tmp_path, capsys):
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "client,order,paid_at,total\n"
+        "00123,A-1,2024-01-01T10:00:00Z,10.50\n"
+        "00123,A-2,2024-01-03T10:00:00Z,\n"
+        "00124,A-3,2024-01-04T10:00:00Z,5\n"
+    )
+    status = main(
+        [
+            "ingest",
+            str(source),
+            "--customer-id-col",
+            "client",
+            "--order-id-col",
+            "order",
+            "--datetime-col",
+            "paid_at",
+            "--monetary-value-col",
+            "total",
+            "--currency",
+            "EUR",
+            "--as-of",
+            "2024-02-01",
+            "-o",
+            str(tmp_path / "clean.parquet"),
+            "--quarantine",
+            str(tmp_path / "bad.csv"),
+            "--report",
+            str(tmp_path / "report.json"),
+        ]
+    )
+    assert status == 0
+    clean = pd.read_parquet(tmp_path / "clean.parquet")
+    assert clean["amount_minor"].tolist() == [1050, 500]
+    bad = pd.read_csv(tmp_path / "bad.csv")
+    assert bad["line"].tolist() == [3]
+    assert bad["reason"].tolist() == ["missing_amount"]
+    out = capsys.readouterr().out
+    assert "quarantined missing_amount: 1" in out
+    assert '"rows_read": 3' in (tmp_path / "report.json").read_text()

@@ -30,9 +30,9 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
     consent_from_row,
     consent_to_row,
     consents_to_frame,
@@ -81,31 +81,31 @@ def test_validation_error_carries_reason_and_field_through_pickle():
 def test_consent_converts_channel_topic_and_time():
     consent = Consent(
         channel=" EMAIL ",
-        topic="Marketing",
+        purpose="Marketing",
         granted=True,
         recorded_at=datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
         source="  checkout ",
     )
     assert consent.channel is ChannelKind.EMAIL
-    assert consent.topic is Topic.MARKETING
+    assert consent.purpose is Purpose.MARKETING
     assert consent.recorded_at == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     assert consent.recorded_at.tzinfo is UTC
     assert consent.source == "checkout"
-    assert consent.subtopic is None
+    assert consent.topic is None
 
 
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
         ({"channel": "fax"}, "unknown_channel"),
-        ({"topic": "spam"}, "unknown_topic"),
+        ({"purpose": "spam"}, "unknown_purpose"),
         ({"granted": 1}, "invalid_consent"),
         ({"granted": "yes"}, "invalid_consent"),
         ({"recorded_at": None}, "missing_timestamp"),
         ({"recorded_at": date(2024, 1, 1)}, "invalid_timestamp"),
         ({"recorded_at": datetime(2024, 1, 1)}, "naive_timestamp"),  # noqa: DTZ001
-        ({"subtopic": "Not Snake"}, "invalid_subtopic"),
-        ({"topic": "service", "subtopic": "promotions"}, "invalid_subtopic"),
+        ({"topic": "Not Snake"}, "invalid_topic"),
+        ({"purpose": "service", "topic": "promotions"}, "invalid_topic"),
     ],
 )
 def test_consent_refuses_bad_fields(overrides, reason):
@@ -229,13 +229,13 @@ def test_customer_is_frozen_and_evolve_validates_again():
     assert reason_of(attrs.evolve, customer, time_zone="Mars/Olympus") == "invalid_timezone"
 
 
-def _consent(channel, topic, granted, day, subtopic=None):
+def _consent(channel, purpose, granted, day, topic=None):
     return Consent(
         channel=channel,
-        topic=topic,
+        purpose=purpose,
         granted=granted,
         recorded_at=datetime(2024, 1, day, tzinfo=UTC),
-        subtopic=subtopic,
+        topic=topic,
     )
 
 
@@ -247,7 +247,7 @@ def test_consent_for_is_default_deny_and_latest_wins():
     withdrawn = _consent("email", "marketing", False, 5)
     customer = make_customer(consents=[withdrawn, granted, _consent("sms", "marketing", True, 9)])
     assert customer.consents[0] == granted  # kept in time order
-    assert customer.consent_for(ChannelKind.EMAIL, Topic.MARKETING) == withdrawn
+    assert customer.consent_for(ChannelKind.EMAIL, Purpose.MARKETING) == withdrawn
     assert not customer.has_consent("email", "marketing")
     assert customer.has_consent("sms", "marketing")
     assert not customer.has_consent("sms", "transactional")
@@ -266,35 +266,35 @@ def test_consent_withdrawal_wins_a_tie():
     assert not customer.has_consent("email", "marketing")
 
 
-def test_consent_subtopic_can_be_opted_out_of_alone():
+def test_consent_topic_can_be_opted_out_of_alone():
     customer = make_customer(
         consents=[
             _consent("email", "marketing", True, 1),
-            _consent("email", "marketing", False, 2, subtopic="promotions"),
+            _consent("email", "marketing", False, 2, topic="promotions"),
         ]
     )
     assert customer.has_consent("email", "marketing")
-    assert customer.has_consent("email", "marketing", subtopic="replenishment")
-    assert not customer.has_consent("email", "marketing", subtopic="promotions")
-    # a later opt-out of all marketing covers every subtopic, a later opt-in too
+    assert customer.has_consent("email", "marketing", topic="replenishment")
+    assert not customer.has_consent("email", "marketing", topic="promotions")
+    # a later opt-out of all marketing covers every topic, a later opt-in too
     later = customer.with_consent(_consent("email", "marketing", False, 3))
-    assert not later.has_consent("email", "marketing", subtopic="replenishment")
+    assert not later.has_consent("email", "marketing", topic="replenishment")
     assert later.with_consent(_consent("email", "marketing", True, 4)).has_consent(
-        "email", "marketing", subtopic="promotions"
+        "email", "marketing", topic="promotions"
     )
-    assert reason_of(customer.consent_for, "email", "marketing", subtopic="Bad Name") == (
-        "invalid_subtopic"
+    assert reason_of(customer.consent_for, "email", "marketing", topic="Bad Name") == (
+        "invalid_topic"
     )
 
 
 @given(
     records=st.lists(rst.consents(channels=st.just(ChannelKind.EMAIL)), max_size=6),
-    topic=st.sampled_from(Topic),
+    purpose=st.sampled_from(Purpose),
 )
-def test_consent_in_force_is_the_latest_applicable_record(records, topic):
+def test_consent_in_force_is_the_latest_applicable_record(records, purpose):
     customer = make_customer(consents=records)
-    found = customer.consent_for("email", topic)
-    applicable = [r for r in records if r.topic is topic and r.subtopic is None]
+    found = customer.consent_for("email", purpose)
+    applicable = [r for r in records if r.purpose is purpose and r.topic is None]
     if not applicable:
         assert found is None
         return
@@ -644,7 +644,7 @@ def test_customer_from_row_reads_text_forms_and_regions():
             "consents": [
                 {
                     "channel": "sms",
-                    "topic": "marketing",
+                    "purpose": "marketing",
                     "granted": 1,
                     "recorded_at": "2024-01-01 10:00:00",
                 }
@@ -896,7 +896,7 @@ def test_consents_to_frame_flattens_histories():
         customer_id="c-1",
         consents=[
             _consent("email", "marketing", True, 1),
-            _consent("email", "marketing", False, 2, subtopic="promotions"),
+            _consent("email", "marketing", False, 2, topic="promotions"),
         ],
     )
     bob = make_customer(customer_id="c-2", consents=[_consent("sms", "service", False, 3)])
@@ -904,8 +904,8 @@ def test_consents_to_frame_flattens_histories():
         {
             "customer_id": pd.Series(["c-1", "c-1", "c-2"], dtype=str),
             "channel": pd.Series(["email", "email", "sms"], dtype=str),
-            "topic": pd.Series(["marketing", "marketing", "service"], dtype=str),
-            "subtopic": pd.Series([None, "promotions", None], dtype=str),
+            "purpose": pd.Series(["marketing", "marketing", "service"], dtype=str),
+            "topic": pd.Series([None, "promotions", None], dtype=str),
             "granted": [True, False, False],
             "recorded_at": pd.Series(
                 pd.DatetimeIndex([datetime(2024, 1, day, tzinfo=UTC) for day in (1, 2, 3)]).as_unit(
@@ -921,13 +921,13 @@ def test_consents_to_frame_flattens_histories():
     assert len(consents_to_frame([])) == 0
 
 
-def test_customers_with_consent_is_default_deny_and_honours_subtopics():
+def test_customers_with_consent_is_default_deny_and_honours_topics():
     cards = [
         make_customer(
             customer_id="c-1",
             consents=[
                 _consent("email", "marketing", True, 1),
-                _consent("email", "marketing", False, 2, subtopic="promotions"),
+                _consent("email", "marketing", False, 2, topic="promotions"),
             ],
         ),
         make_customer(
@@ -941,17 +941,19 @@ def test_customers_with_consent_is_default_deny_and_honours_subtopics():
         make_customer(customer_id="c-4"),
     ]
     frame = consents_to_frame(cards)
-    assert customers_with_consent(frame, channel="email", topic="marketing").tolist() == [
+    assert customers_with_consent(frame, channel="email", purpose="marketing").tolist() == [
         "c-1",
         "c-3",
     ]
     assert customers_with_consent(
-        frame, channel="email", topic="marketing", subtopic="promotions"
+        frame, channel="email", purpose="marketing", topic="promotions"
     ).tolist() == ["c-3"]
-    assert customers_with_consent(frame, channel="sms", topic="marketing").empty
+    assert customers_with_consent(frame, channel="sms", purpose="marketing").empty
     with pytest.raises(SchemaError):
-        customers_with_consent(frame.drop(columns=["granted"]), channel="email", topic="marketing")
-    assert reason_of(customers_with_consent, frame, channel="fax", topic="marketing") == (
+        customers_with_consent(
+            frame.drop(columns=["granted"]), channel="email", purpose="marketing"
+        )
+    assert reason_of(customers_with_consent, frame, channel="fax", purpose="marketing") == (
         "unknown_channel"
     )
 
@@ -959,16 +961,16 @@ def test_customers_with_consent_is_default_deny_and_honours_subtopics():
 @given(
     cards=st.lists(rst.customers(), max_size=5, unique_by=lambda card: card.customer_id),
     channel=st.sampled_from(ChannelKind),
-    topic=st.sampled_from(Topic),
-    subtopic=st.none() | st.sampled_from(["promotions", "news"]),
+    purpose=st.sampled_from(Purpose),
+    topic=st.none() | st.sampled_from(["promotions", "news"]),
 )
-def test_customers_with_consent_agrees_with_has_consent(cards, channel, topic, subtopic):
-    if topic is not Topic.MARKETING:
-        subtopic = None
+def test_customers_with_consent_agrees_with_has_consent(cards, channel, purpose, topic):
+    if purpose is not Purpose.MARKETING:
+        topic = None
     frame = consents_to_frame(cards)
-    found = customers_with_consent(frame, channel=channel, topic=topic, subtopic=subtopic)
+    found = customers_with_consent(frame, channel=channel, purpose=purpose, topic=topic)
     expected = [
-        card.customer_id for card in cards if card.has_consent(channel, topic, subtopic=subtopic)
+        card.customer_id for card in cards if card.has_consent(channel, purpose, topic=topic)
     ]
     assert sorted(found) == sorted(expected)
 
@@ -988,7 +990,7 @@ def test_domain_types_are_exported_from_the_package():
         "PurchaseSource",
         "Segment",
         "SegmentKind",
-        "Topic",
+        "Purpose",
         "contact_hash",
         "normalize_email",
         "normalize_phone",

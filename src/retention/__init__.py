@@ -3,6 +3,10 @@
 The public API is what ``retention.__all__`` lists; everything else is private.
 """
 
+# The analytics subpackages, reachable as rt.forecast, rt.kpi and rt.segmentation.
+from retention import forecast as forecast
+from retention import kpi as kpi
+from retention import segmentation as segmentation
 from retention._version import __version__
 from retention.contacts import contact_hash, normalize_email, normalize_phone
 from retention.datasets import load_cdnow_sample
@@ -26,6 +30,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.ingest import IngestReport, IngestResult, ingest
 from retention.models import (
     ChannelKind,
     Consent,
@@ -35,9 +40,9 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
 )
 from retention.storage import MemoryStore, SqlStore, Store, open_store
 from retention.summary import rfm_summary
@@ -54,6 +59,8 @@ __all__ = [
     "DeliveryError",
     "DuplicateError",
     "IngestAbortedError",
+    "IngestReport",
+    "IngestResult",
     "Item",
     "MemoryStore",
     "MixedCurrencyError",
@@ -63,6 +70,7 @@ __all__ = [
     "PermanentDeliveryError",
     "Purchase",
     "PurchaseSource",
+    "Purpose",
     "ResumeMismatchError",
     "RetentionError",
     "SchemaError",
@@ -72,11 +80,11 @@ __all__ = [
     "SqlStore",
     "StorageError",
     "Store",
-    "Topic",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
     "contact_hash",
+    "ingest",
     "load_cdnow_sample",
     "normalize_email",
     "normalize_phone",

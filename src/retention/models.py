@@ -38,8 +38,8 @@ Besides the contact codes of :mod:`retention.contacts` (``invalid_email``,
 ``invalid_birthday``           birthday is not a date
 ``invalid_language``           language is not a BCP 47 tag (``de``, ``en-GB``)
 ``unknown_channel``            not one of :class:`ChannelKind`
-``unknown_topic``              not one of :class:`Topic`
-``invalid_subtopic``           subtopic not snake_case, or given for a non-marketing topic
+``unknown_purpose``              not one of :class:`Purpose`
+``invalid_topic``           topic not snake_case, or given for a non-marketing purpose
 ``unknown_source``             not one of :class:`PurchaseSource`
 ``unknown_segment_kind``       not one of :class:`SegmentKind`
 ``invalid_consent``            a consent is not a :class:`Consent` or ``granted`` not a bool
@@ -95,9 +95,9 @@ __all__ = [
     "Item",
     "Purchase",
     "PurchaseSource",
+    "Purpose",
     "Segment",
     "SegmentKind",
-    "Topic",
     "consent_from_row",
     "consent_to_row",
     "consents_to_frame",
@@ -161,8 +161,8 @@ class ChannelKind(enum.StrEnum):
     POST = "post"
 
 
-class Topic(enum.StrEnum):
-    """What a message is for; consent is recorded per channel and topic.
+class Purpose(enum.StrEnum):
+    """What a message is for; consent is recorded per channel and purpose.
 
     ``MARKETING`` needs explicit consent (default deny); ``TRANSACTIONAL``
     (receipts, delivery notices) and ``SERVICE`` (account and support messages)
@@ -373,8 +373,8 @@ def _to_channel(value: object) -> ChannelKind:
     return _convert_enum(ChannelKind, value, reason="unknown_channel", field="channel")
 
 
-def _to_topic(value: object) -> Topic:
-    return _convert_enum(Topic, value, reason="unknown_topic", field="topic")
+def _to_purpose(value: object) -> Purpose:
+    return _convert_enum(Purpose, value, reason="unknown_purpose", field="purpose")
 
 
 def _to_contact_kind(value: object) -> ContactKind:
@@ -524,16 +524,16 @@ def _check_time_zone(name: object, *, field: str = "time_zone") -> str:
 # --------------------------------------------------------------------------- consent
 
 
-def _to_subtopic(value: object) -> str | None:
+def _to_topic(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, str) and _SUBTOPIC_PATTERN.fullmatch(value.strip().lower()):
         return value.strip().lower()
     msg = (
-        "subtopic must be a snake_case name such as 'promotions' or 'replenishment' "
+        "topic must be a snake_case name such as 'promotions' or 'replenishment' "
         f"(letters, digits, underscores; at most 63 characters), got {value!r}"
     )
-    raise ValidationError(msg, reason="invalid_subtopic", field="subtopic")
+    raise ValidationError(msg, reason="invalid_topic", field="topic")
 
 
 def _validate_granted(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -546,8 +546,8 @@ def _validate_granted(_instance: object, _attribute: attrs.Attribute[Any], value
 class Consent:
     """One consent record: a customer granted or withdrew permission at an instant.
 
-    Consent is kept per (channel, topic), optionally narrowed to a finer marketing
-    ``subtopic`` (``promotions``, ``replenishment``...) that a customer can opt out
+    Consent is kept per (channel, purpose), optionally narrowed to a finer marketing
+    ``topic`` (``promotions``, ``replenishment``...) that a customer can opt out
     of alone (DESIGN.md decision 13).  Records are history: a later record for the
     same key supersedes an earlier one; :meth:`Customer.consent_for` picks the one
     in force.
@@ -558,52 +558,52 @@ class Consent:
     ----------
     channel
         A :class:`ChannelKind` or its value (``"email"``).
-    topic
-        A :class:`Topic` or its value (``"marketing"``).
+    purpose
+        A :class:`Purpose` or its value (``"marketing"``).
     granted
         ``True`` for an opt-in, ``False`` for a withdrawal.
     recorded_at
         When the customer decided; aware, stored in UTC.
     source
         Where the decision was captured (``"checkout"``, ``"unsubscribe_link"``...).
-    subtopic
-        A finer marketing topic, snake_case; only with ``topic="marketing"``.
+    topic
+        A finer marketing topic, snake_case; only with ``purpose="marketing"``.
 
     Raises
     ------
     ValidationError
-        Reasons ``unknown_channel``, ``unknown_topic``, ``invalid_consent``,
-        ``invalid_subtopic``, ``missing_timestamp``, ``invalid_timestamp``;
+        Reasons ``unknown_channel``, ``unknown_purpose``, ``invalid_consent``,
+        ``invalid_topic``, ``missing_timestamp``, ``invalid_timestamp``;
         :class:`NaiveTimestampError` for a naive ``recorded_at``.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> consent = Consent(channel="EMAIL", topic="marketing", granted=True,
+    >>> consent = Consent(channel="EMAIL", purpose="marketing", granted=True,
     ...                   recorded_at=datetime(2024, 5, 1, 9, tzinfo=UTC), source="checkout")
-    >>> consent.channel, consent.topic
-    (<ChannelKind.EMAIL: 'email'>, <Topic.MARKETING: 'marketing'>)
+    >>> consent.channel, consent.purpose
+    (<ChannelKind.EMAIL: 'email'>, <Purpose.MARKETING: 'marketing'>)
     """
 
     channel: ChannelKind = attrs.field(converter=_to_channel)
-    topic: Topic = attrs.field(converter=_to_topic)
+    purpose: Purpose = attrs.field(converter=_to_purpose)
     granted: bool = attrs.field(validator=_validate_granted)
     recorded_at: datetime = attrs.field(converter=_to_recorded_at)
     source: str | None = attrs.field(default=None, converter=_optional_text)
-    subtopic: str | None = attrs.field(default=None, converter=_to_subtopic)
+    topic: str | None = attrs.field(default=None, converter=_to_topic)
 
     def __attrs_post_init__(self) -> None:
-        """Refuse a subtopic on a topic other than marketing."""
-        if self.subtopic is not None and self.topic is not Topic.MARKETING:
-            msg = f"subtopic is only for marketing consent, not {self.topic.value!r}"
-            raise ValidationError(msg, reason="invalid_subtopic", field="subtopic")
+        """Refuse a topic on a purpose other than marketing."""
+        if self.topic is not None and self.purpose is not Purpose.MARKETING:
+            msg = f"topic is only for marketing consent, not {self.purpose.value!r}"
+            raise ValidationError(msg, reason="invalid_topic", field="topic")
 
     def _sort_key(self) -> tuple[datetime, str, str, str, bool]:
         return (
             self.recorded_at,
             self.channel.value,
-            self.topic.value,
-            self.subtopic or "",
+            self.purpose.value,
+            self.topic or "",
             self.granted,
         )
 
@@ -927,32 +927,32 @@ class Customer:
     def consent_for(
         self,
         channel: ChannelKind | str,
-        topic: Topic | str,
+        purpose: Purpose | str,
         *,
-        subtopic: str | None = None,
+        topic: str | None = None,
     ) -> Consent | None:
-        """Return the consent record in force for a channel and topic, or ``None``.
+        """Return the consent record in force for a channel and purpose, or ``None``.
 
         ``None`` means no record: for marketing that is a refusal (default deny).
-        The record in force is the latest one for (channel, topic); for a
-        ``subtopic`` it is the latest among the general records of the topic and the
-        records of that subtopic, so a customer can opt out of ``"promotions"``
+        The record in force is the latest one for (channel, purpose); for a
+        ``topic`` it is the latest among the general records of the purpose and the
+        records of that topic, so a customer can opt out of ``"promotions"``
         alone, and a later opt-in or opt-out of all marketing applies to every
-        subtopic.  When records share an instant, a withdrawal wins.
+        topic.  When records share an instant, a withdrawal wins.
 
         Raises
         ------
         ValidationError
-            Reasons ``unknown_channel``, ``unknown_topic``, ``invalid_subtopic``.
+            Reasons ``unknown_channel``, ``unknown_purpose``, ``invalid_topic``.
         """
         wanted_channel = _to_channel(channel)
+        wanted_purpose = _to_purpose(purpose)
         wanted_topic = _to_topic(topic)
-        wanted_subtopic = _to_subtopic(subtopic)
         in_force: Consent | None = None
         for consent in self.consents:  # sorted by time; the last match wins
-            if consent.channel is not wanted_channel or consent.topic is not wanted_topic:
+            if consent.channel is not wanted_channel or consent.purpose is not wanted_purpose:
                 continue
-            if consent.subtopic is not None and consent.subtopic != wanted_subtopic:
+            if consent.topic is not None and consent.topic != wanted_topic:
                 continue
             if (
                 in_force is None
@@ -965,12 +965,12 @@ class Customer:
     def has_consent(
         self,
         channel: ChannelKind | str,
-        topic: Topic | str,
+        purpose: Purpose | str,
         *,
-        subtopic: str | None = None,
+        topic: str | None = None,
     ) -> bool:
-        """Whether the record in force (:meth:`consent_for`) grants the channel and topic."""
-        consent = self.consent_for(channel, topic, subtopic=subtopic)
+        """Whether the record in force (:meth:`consent_for`) grants the channel and purpose."""
+        consent = self.consent_for(channel, purpose, topic=topic)
         return consent is not None and consent.granted
 
     def with_consent(self, consent: Consent) -> Customer:
@@ -1264,18 +1264,18 @@ def _row_amount(row: Mapping[str, Any], currency: str, *, name: str = "amount") 
 
 
 def consent_to_row(consent: Consent) -> dict[str, Any]:
-    """Map a :class:`Consent` to a plain dict (channel and topic as their values).
+    """Map a :class:`Consent` to a plain dict (channel and purpose as their values).
 
     >>> from datetime import UTC, datetime
-    >>> consent = Consent(channel="sms", topic="service", granted=False,
+    >>> consent = Consent(channel="sms", purpose="service", granted=False,
     ...                   recorded_at=datetime(2024, 1, 1, tzinfo=UTC))
-    >>> consent_to_row(consent)["topic"]
+    >>> consent_to_row(consent)["purpose"]
     'service'
     """
     return {
         "channel": consent.channel.value,
-        "topic": consent.topic.value,
-        "subtopic": consent.subtopic,
+        "purpose": consent.purpose.value,
+        "topic": consent.topic,
         "granted": consent.granted,
         "recorded_at": consent.recorded_at,
         "source": consent.source,
@@ -1298,11 +1298,11 @@ def consent_from_row(row: Mapping[str, Any], *, assume_tz: str | None = None) ->
         granted = bool(granted)
     return Consent(
         channel=_row_value(row, "channel"),
-        topic=_row_value(row, "topic"),
+        purpose=_row_value(row, "purpose"),
         granted=granted,
         recorded_at=_row_datetime(row.get("recorded_at"), field="recorded_at", assume_tz=assume_tz),
         source=_row_text(row, "source"),
-        subtopic=_row_text(row, "subtopic"),
+        topic=_row_text(row, "topic"),
     )
 
 
@@ -1658,8 +1658,8 @@ def purchases_from_frame(
 CONSENT_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "channel",
+    "purpose",
     "topic",
-    "subtopic",
     "granted",
     "recorded_at",
     "source",
@@ -1672,15 +1672,15 @@ def consents_to_frame(customers: Iterable[Customer]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns of :data:`CONSENT_COLUMNS`: ``customer_id``, ``channel``, ``topic``,
-        ``subtopic`` (text, missing for records of a whole topic), ``granted`` (bool),
+        Columns of :data:`CONSENT_COLUMNS`: ``customer_id``, ``channel``, ``purpose``,
+        ``topic`` (text, missing for records of a whole purpose), ``granted`` (bool),
         ``recorded_at`` (``datetime64[us, UTC]``) and ``source`` (text, may be missing);
         customers in the given order, each one's records in time order.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> card = Customer(customer_id="c-1", consents=[Consent(channel="sms", topic="marketing",
+    >>> card = Customer(customer_id="c-1", consents=[Consent(channel="sms", purpose="marketing",
     ...     granted=True, recorded_at=datetime(2024, 1, 1, tzinfo=UTC))])
     >>> consents_to_frame([card])[["customer_id", "channel", "granted"]].to_numpy().tolist()
     [['c-1', 'sms', True]]
@@ -1695,8 +1695,8 @@ def consents_to_frame(customers: Iterable[Customer]) -> pd.DataFrame:
         {
             "customer_id": _text_series([customer_id for customer_id, _ in pairs]),
             "channel": _text_series([consent.channel.value for _, consent in pairs]),
-            "topic": _text_series([consent.topic.value for _, consent in pairs]),
-            "subtopic": _text_series([consent.subtopic for _, consent in pairs]),
+            "purpose": _text_series([consent.purpose.value for _, consent in pairs]),
+            "topic": _text_series([consent.topic for _, consent in pairs]),
             "granted": pd.Series([consent.granted for _, consent in pairs], dtype=bool),
             "recorded_at": pd.Series(recorded_at),
             "source": _text_series([consent.source for _, consent in pairs]),
@@ -1709,26 +1709,26 @@ def customers_with_consent(
     consents: pd.DataFrame,
     *,
     channel: ChannelKind | str,
-    topic: Topic | str,
-    subtopic: str | None = None,
+    purpose: Purpose | str,
+    topic: str | None = None,
 ) -> pd.Index:
-    """Return the ids of the customers whose consent in force grants a channel and topic.
+    """Return the ids of the customers whose consent in force grants a channel and purpose.
 
     The vectorised form of :meth:`Customer.has_consent` over a consents frame (as
     :func:`consents_to_frame` writes it, or as a store returns it): per customer,
-    the latest record for (channel, topic) decides, together with the records of
-    ``subtopic`` when one is asked for; at equal times a withdrawal wins.  Customers
+    the latest record for (channel, purpose) decides, together with the records of
+    ``topic`` when one is asked for; at equal times a withdrawal wins.  Customers
     without an applicable record are not in the result (default deny).
 
     Parameters
     ----------
     consents
-        Frame with columns ``customer_id``, ``channel``, ``topic``, ``granted``,
-        ``recorded_at`` and, optionally, ``subtopic``.
-    channel, topic
+        Frame with columns ``customer_id``, ``channel``, ``purpose``, ``granted``,
+        ``recorded_at`` and, optionally, ``topic``.
+    channel, purpose
         What the message would use and be for.
-    subtopic
-        A finer marketing topic (``"promotions"``), or ``None`` for the topic as a whole.
+    topic
+        A finer marketing topic (``"promotions"``), or ``None`` for the purpose as a whole.
 
     Returns
     -------
@@ -1740,10 +1740,10 @@ def customers_with_consent(
     SchemaError
         If a required column is missing.
     ValidationError
-        For an unknown channel, topic or subtopic name.
+        For an unknown channel, purpose or topic name.
     """
     _require_frame(consents, frame_name="consents")
-    required = ("customer_id", "channel", "topic", "granted", "recorded_at")
+    required = ("customer_id", "channel", "purpose", "granted", "recorded_at")
     missing = [name for name in required if name not in consents.columns]
     if missing:
         present = ", ".join(repr(str(name)) for name in consents.columns) or "(none)"
@@ -1753,13 +1753,13 @@ def customers_with_consent(
         )
         raise SchemaError(msg, reason="missing_column")
     wanted_channel = _to_channel(channel).value
-    wanted_topic = _to_topic(topic).value
-    wanted_subtopic = _to_subtopic(subtopic)
-    applicable = (consents["channel"] == wanted_channel) & (consents["topic"] == wanted_topic)
-    if "subtopic" in consents.columns:
-        scope = consents["subtopic"].isna()
-        if wanted_subtopic is not None:
-            scope |= consents["subtopic"] == wanted_subtopic
+    wanted_purpose = _to_purpose(purpose).value
+    wanted_topic = _to_topic(topic)
+    applicable = (consents["channel"] == wanted_channel) & (consents["purpose"] == wanted_purpose)
+    if "topic" in consents.columns:
+        scope = consents["topic"].isna()
+        if wanted_topic is not None:
+            scope |= consents["topic"] == wanted_topic
         applicable &= scope
     records = consents.loc[applicable, ["customer_id", "granted", "recorded_at"]]
     # Latest record last; at equal times grants before withdrawals, so a withdrawal wins.

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from retention import rfm_summary
-from retention.storage.pushdown import rfm_summary_sql, summary_statement
+from retention.segmentation import rfm_scores
+from retention.storage.pushdown import rfm_scores_sql, rfm_summary_sql, summary_statement
 
 metadata = sa.MetaData()
 
@@ -193,3 +194,31 @@ def test_identifiers_are_checked_against_the_whitelist():
         summary_statement(_table("purchases"), customer_id_col="a; DROP", end_period=1)
     with pytest.raises(ValueError, match="no column 'missing'"):
         summary_statement(_table("purchases"), customer_id_col="missing", end_period=1)
+
+
+@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from("abcdefghij"), _stamps, st.sampled_from([0, 500, 999, 1500])),
+        min_size=1,
+        max_size=40,
+    ),
+    bins=st.sampled_from([3, 5]),
+)
+def test_pushdown_rfm_scores_equal_in_memory_cume_dist_scores(database, rows, bins):
+    """Ties are frequent here (few amounts, few customers): CUME_DIST must match rank max."""
+    engine, table = database
+    customers, stamps, cents = zip(*rows, strict=True)
+    frame = _frame(list(customers), list(stamps), list(cents))
+    _load(engine, table, frame)
+    end = pd.Timestamp("2022-01-01", tz="UTC")
+    expected = rfm_scores(_in_memory(frame, observation_period_end=end), bins=bins)
+    got = rfm_scores_sql(
+        engine,
+        table,
+        bins=bins,
+        monetary_value_col="amount_minor",
+        monetary_scale=100,
+        observation_period_end=end,
+    )
+    assert_frame_equal(got, expected, check_dtype=True)

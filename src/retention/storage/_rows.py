@@ -104,7 +104,7 @@ EMPTY_CARD: dict[str, Any] = {
 JSON_FIELDS = ("emails", "phones", "social_profiles", "preferred_channels", "attributes")
 #: The purchase columns whose equality makes a repeated order id a duplicate, not a conflict.
 PAYLOAD_COLUMNS = ("customer_id", "purchased_at", "amount_minor", "currency", "kind", "refund_of")
-CONSENT_KEY = ("customer_id", "channel", "topic", "subtopic")
+CONSENT_KEY = ("customer_id", "channel", "purpose", "topic")
 #: The purchase columns a store keeps (``amount`` is derived on the way out).
 STORED_PURCHASE_COLUMNS = tuple(column for column in PURCHASE_COLUMNS if column != "amount")
 _KINDS = frozenset({"purchase", "refund"})
@@ -259,13 +259,13 @@ def _text_limit(value: object, field: str) -> None:
 
 
 def consent_record(customer_id: str, consent: Consent) -> Row:
-    """Return the store row of one consent record (subtopic ``""`` for a whole topic)."""
+    """Return the store row of one consent record (topic ``""`` for a whole purpose)."""
     row = consent_to_row(consent)
     return {
         "customer_id": customer_id,
         "channel": row["channel"],
-        "topic": row["topic"],
-        "subtopic": row["subtopic"] or "",
+        "purpose": row["purpose"],
+        "topic": row["topic"] or "",
         "granted": row["granted"],
         "recorded_at": row["recorded_at"].astimezone(UTC),
         "source": _text(row["source"], column="source"),
@@ -277,13 +277,13 @@ def card_to_customer(card: Mapping[str, Any], consents: Iterable[Mapping[str, An
     records = [
         {
             "channel": c["channel"],
-            "topic": c["topic"],
-            "subtopic": c["subtopic"] or None,
+            "purpose": c["purpose"],
+            "topic": c["topic"] or None,
             "granted": c["granted"],
             "recorded_at": c["recorded_at"],
             "source": c["source"],
         }
-        for c in sorted(consents, key=lambda c: (c["recorded_at"], c["channel"], c["topic"]))
+        for c in sorted(consents, key=lambda c: (c["recorded_at"], c["channel"], c["purpose"]))
     ]
     return customer_from_row(
         {**{f: card[f] for f in ("customer_id", *CUSTOMER_FIELDS)}, "consents": records}
@@ -410,36 +410,36 @@ def consent_rows(consents: pd.DataFrame) -> list[Row]:
         frame_name="consents",
         customer_id_col="customer_id",
         channel_col="channel",
-        topic_col="topic",
+        topic_col="purpose",
         granted_col="granted",
         recorded_at_col="recorded_at",
     )
     instants = _instant_column(consents, "recorded_at", required=True)
     cells = {
         name: _optional(consents, name)
-        for name in ("customer_id", "channel", "topic", "subtopic", "granted", "source")
+        for name in ("customer_id", "channel", "purpose", "topic", "granted", "source")
     }
     rows: list[Row] = []
     for index, instant in enumerate(instants):
         granted = cells["granted"][index]
         if isinstance(granted, np.bool_):
             granted = bool(granted)
-        subtopic = cells["subtopic"][index]
+        topic = cells["topic"][index]
         source = cells["source"][index]
         consent = Consent(
             channel=cells["channel"][index],
-            topic=cells["topic"][index],
+            purpose=cells["purpose"][index],
             granted=granted,
             recorded_at=instant,
             source=None if is_missing(source) else source,
-            subtopic=None if is_missing(subtopic) else subtopic,
+            topic=None if is_missing(topic) else topic,
         )
         customer_id = _text(cells["customer_id"][index], column="customer_id", required=True)
         rows.append(consent_record(str(customer_id), consent))
     keys = [tuple(row[k] for k in CONSENT_KEY) for row in rows]
     if len(set(keys)) != len(keys):
         msg = (
-            "consents repeats a (customer_id, channel, topic, subtopic) key; pass the record "
+            "consents repeats a (customer_id, channel, purpose, topic) key; pass the record "
             "in force, one row per key"
         )
         raise ValidationError(msg)
@@ -902,8 +902,8 @@ def encoded_stub(customer_id: str, now: datetime) -> Row:
 
 
 def consents_frame_of(rows: list[Row]) -> pd.DataFrame:
-    """Build the consent frame (subtopic missing for a whole topic)."""
-    return frame_of(({**row, "subtopic": row["subtopic"] or None} for row in rows), CONSENT_COLUMNS)
+    """Build the consent frame (topic missing for a whole purpose)."""
+    return frame_of(({**row, "topic": row["topic"] or None} for row in rows), CONSENT_COLUMNS)
 
 
 def encode_card(row: Mapping[str, Any]) -> Row:

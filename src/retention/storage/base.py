@@ -93,13 +93,13 @@ PURCHASE_COLUMNS = (
 )
 
 #: Columns of consent frames (:data:`retention.models.CONSENT_COLUMNS`): a consent key is
-#: (customer, channel, topic, subtopic), subtopic missing for the whole topic (DESIGN.md
+#: (customer, channel, purpose, topic), topic missing for the whole purpose (DESIGN.md
 #: decision 13).  A store keeps the record in force per key.
 CONSENT_COLUMNS = (
     "customer_id",
     "channel",
+    "purpose",
     "topic",
-    "subtopic",
     "granted",
     "recorded_at",
     "source",
@@ -392,8 +392,8 @@ class ConsentStore(Protocol):
     def record_consents(self, consents: pd.DataFrame) -> int:
         """Upsert consent records (:data:`CONSENT_COLUMNS`); return how many changed.
 
-        ``channel`` and ``topic`` take :class:`~retention.models.ChannelKind` and
-        :class:`~retention.models.Topic` values.  A record older (``recorded_at``) than the
+        ``channel`` and ``purpose`` take :class:`~retention.models.ChannelKind` and
+        :class:`~retention.models.Purpose` values.  A record older (``recorded_at``) than the
         stored one for the same key is ignored, so replays and out-of-order imports cannot
         resurrect a withdrawn consent; at equal times a withdrawal wins.
         """

@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["PeriodOrdinal", "rfm_summary_sql", "summary_statement"]
+__all__ = [
+    "Ceiling",
+    "PeriodOrdinal",
+    "rfm_scores_sql",
+    "rfm_scores_statement",
+    "rfm_summary_sql",
+    "summary_statement",
+]
 
 _UNITS: Final = {"h": "hour", "D": "day", "W": "week", "M": "month"}
 # SQLite truncates integer division toward zero; shifting by this many weeks keeps
@@ -149,6 +156,25 @@ def _compile_snowflake(element: PeriodOrdinal, compiler: SQLCompiler, **_: objec
     if element.unit == "month":
         return f"DATEDIFF(month, '1970-01-01'::date, {timestamp}::date)"
     return _generic(element, compiler, f"DATE_PART(epoch_second, {timestamp})")
+
+
+class Ceiling(FunctionElement[int]):
+    """``CEIL`` of a positive number as an integer, also where SQLite lacks math functions."""
+
+    type = sa.BigInteger()
+    name = "ceiling"
+    inherit_cache = True
+
+
+@compiles(Ceiling)
+def _compile_ceiling(element: Ceiling, compiler: SQLCompiler, **_: object) -> str:
+    return f"CAST(CEIL({compiler.process(element.clauses)}) AS BIGINT)"
+
+
+@compiles(Ceiling, "sqlite")
+def _compile_ceiling_sqlite(element: Ceiling, compiler: SQLCompiler, **_: object) -> str:
+    value = compiler.process(element.clauses)
+    return f"(CAST({value} AS INTEGER) + ({value} > CAST({value} AS INTEGER)))"
 
 
 def _has_timezone(element: PeriodOrdinal) -> bool:
@@ -312,14 +338,7 @@ def rfm_summary_sql(
     timestamp = _column(source, datetime_col, "datetime_col")
     try:
         with _connection(connectable) as connection:
-            if observation_period_end is None:
-                latest = connection.execute(sa.select(sa.func.max(timestamp))).scalar()
-                if latest is None:
-                    msg = "the purchases table is empty; a summary needs at least one purchase"
-                    raise ValidationError(msg)
-                end = _utc(latest)
-            else:
-                end = _utc(observation_period_end)
+            end = _resolve_end(connection, timestamp, observation_period_end)
             end_period = _period_of(end, unit)
             statement = summary_statement(
                 source,
@@ -356,6 +375,98 @@ def rfm_summary_sql(
         }
     )
     return result
+
+
+def rfm_scores_statement(summary: sa.Subquery, *, bins: int) -> sa.Select[Any]:
+    """R, F and M quantile scores over a summary subquery, as SQL window functions.
+
+    ``score = ceil(bins * CUME_DIST() OVER (ORDER BY value))``: the same figures as
+    :func:`retention.segmentation.rfm_scores` (pandas ``rank(method="max", pct=True)``),
+    recency ranked on ``recency - T`` so that a more recent customer scores higher.
+    """
+    given: object = bins
+    if isinstance(given, bool) or not isinstance(given, int) or given < 2:
+        msg = f"bins must be a whole number of at least 2, got {bins!r}"
+        raise ValidationError(msg)
+
+    def score(value: ColumnElement[Any]) -> Ceiling:
+        return Ceiling(bins * sa.func.cume_dist().over(order_by=value))
+
+    columns = summary.c
+    return sa.select(
+        columns.customer_id,
+        score(columns.recency - columns.T).label("r_score"),
+        score(columns.frequency).label("f_score"),
+        score(columns.monetary_value).label("m_score"),
+    )
+
+
+def rfm_scores_sql(
+    connectable: sa.Engine | sa.Connection,
+    source: sa.FromClause,
+    *,
+    bins: int = 3,
+    observation_period_end: datetime | date | str | pd.Timestamp | None = None,
+    **summary_options: Any,  # noqa: ANN401 - the keywords of rfm_summary_sql
+) -> pd.DataFrame:
+    """Compute :func:`retention.segmentation.rfm_scores` of the summary inside the database.
+
+    Parameters
+    ----------
+    connectable
+        An engine or connection.
+    source
+        The purchases table (or any selectable).
+    bins
+        Scores per dimension (3 for the 27 cells, 5 for the 125).
+    observation_period_end
+        As in :func:`rfm_summary_sql`; defaults to the latest purchase.
+    **summary_options
+        The column and unit keywords of :func:`rfm_summary_sql`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id`` (sorted), int64 columns ``r_score``, ``f_score`` and
+        ``m_score``, equal to the in-memory scores of the same summary.
+    """
+    summary_options.setdefault("monetary_value_col", "amount")
+    if summary_options["monetary_value_col"] is None:
+        msg = "RFM scores need a monetary_value_col"
+        raise ValidationError(msg)
+    timestamp = _column(source, summary_options.get("datetime_col", "purchased_at"), "datetime_col")
+    try:
+        with _connection(connectable) as connection:
+            end = _resolve_end(connection, timestamp, observation_period_end)
+            unit = require_time_unit(summary_options.pop("time_unit", "D"))
+            summary = summary_statement(
+                source, end_period=_period_of(end, unit), time_unit=unit, **summary_options
+            ).subquery("summary")
+            rows = connection.execute(rfm_scores_statement(summary, bins=bins)).all()
+    except sa.exc.SQLAlchemyError as error:
+        msg = f"computing RFM scores in the database failed ({type(error).__name__})"
+        raise StorageError(msg) from error
+    frame = pd.DataFrame.from_records(
+        rows, columns=["customer_id", "r_score", "f_score", "m_score"]
+    )
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    result = frame.set_index("customer_id").astype(np.int64).sort_index()
+    result.attrs.update({"bins": bins, "method": "quantile"})
+    return result
+
+
+def _resolve_end(
+    connection: sa.Connection,
+    timestamp: ColumnElement[Any],
+    observation_period_end: datetime | date | str | pd.Timestamp | None,
+) -> pd.Timestamp:
+    if observation_period_end is not None:
+        return _utc(observation_period_end)
+    latest = connection.execute(sa.select(sa.func.max(timestamp))).scalar()
+    if latest is None:
+        msg = "the purchases table is empty; a summary needs at least one purchase"
+        raise ValidationError(msg)
+    return _utc(latest)
 
 
 def _connection(

@@ -149,8 +149,8 @@ consents = sa.Table(
     metadata,
     _id("customer_id", primary_key=True),
     sa.Column("channel", sa.String(63), primary_key=True),
-    sa.Column("topic", sa.String(32), primary_key=True),
-    sa.Column("subtopic", sa.String(64), primary_key=True),  # "" = the whole topic
+    sa.Column("purpose", sa.String(32), primary_key=True),
+    sa.Column("topic", sa.String(64), primary_key=True),  # "" = the whole purpose
     sa.Column("granted", sa.Boolean, nullable=False),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
     sa.Column("source", sa.String(255)),

@@ -469,12 +469,12 @@ class SqlStore:
         if not old_rows:
             return
         new_rows = {
-            (r["channel"], r["topic"], r["subtopic"]): _as_row(r)
+            (r["channel"], r["purpose"], r["topic"]): _as_row(r)
             for r in connection.execute(sa.select(c).where(c.c.customer_id == new)).mappings()
         }
         connection.execute(c.delete().where(c.c.customer_id == old))
         for row in old_rows:
-            key = (row["channel"], row["topic"], row["subtopic"])
+            key = (row["channel"], row["purpose"], row["topic"])
             existing = new_rows.get(key)
             winner = _rows.more_restrictive(existing, {**row, "customer_id": new})
             if winner is existing:
@@ -485,8 +485,8 @@ class SqlStore:
                     c.delete().where(
                         c.c.customer_id == new,
                         c.c.channel == key[0],
-                        c.c.topic == key[1],
-                        c.c.subtopic == key[2],
+                        c.c.purpose == key[1],
+                        c.c.topic == key[2],
                     )
                 )
             connection.execute(c.insert(), winner)

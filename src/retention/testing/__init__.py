@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from retention.models import ChannelKind, Consent, Customer, Purchase, PurchaseSource, Topic
+from retention.models import ChannelKind, Consent, Customer, Purchase, PurchaseSource, Purpose
 
 __all__ = ["make_consent", "make_customer", "make_purchase"]
 
@@ -39,7 +39,7 @@ _PURCHASE = Purchase(
 
 _CONSENT = Consent(
     channel=ChannelKind.EMAIL,
-    topic=Topic.MARKETING,
+    purpose=Purpose.MARKETING,
     granted=True,
     recorded_at=datetime(2024, 1, 1, 9, 0, tzinfo=UTC),
     source="test",

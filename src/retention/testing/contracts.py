@@ -48,7 +48,7 @@ from retention.models import (
     Consent,
     Customer,
     Purchase,
-    Topic,
+    Purpose,
     purchases_to_frame,
 )
 from retention.storage import (
@@ -179,8 +179,8 @@ def consent_frame(rows: list[tuple[str, str, str, str | None, bool, datetime]]) 
         {
             "customer_id": [r[0] for r in rows],
             "channel": [r[1] for r in rows],
-            "topic": [r[2] for r in rows],
-            "subtopic": [r[3] or None for r in rows],
+            "purpose": [r[2] for r in rows],
+            "topic": [r[3] or None for r in rows],
             "granted": pd.Series([r[4] for r in rows], dtype=bool),
             "recorded_at": pd.to_datetime([r[5] for r in rows], utc=True),
         }
@@ -732,7 +732,7 @@ class StoreContract:
 
     # -- domain objects -------------------------------------------------------------------
     def test_domain_objects_round_trip(self, store: Store) -> None:
-        consent = Consent(channel="email", topic="marketing", granted=True, recorded_at=T0)
+        consent = Consent(channel="email", purpose="marketing", granted=True, recorded_at=T0)
         customer = Customer(
             customer_id="c1",
             emails=["Anna@Example.com"],
@@ -746,7 +746,7 @@ class StoreContract:
         assert store.upsert_customers([customer]) == 0
         back = store.get_customer("c1")
         assert back == customer
-        assert back.has_consent(ChannelKind.EMAIL, Topic.MARKETING)
+        assert back.has_consent(ChannelKind.EMAIL, Purpose.MARKETING)
         purchase = Purchase(
             order_id="A-1", customer_id="c1", purchased_at=T0, amount="19.99", currency="EUR"
         )
@@ -993,7 +993,7 @@ class StoreContract:
         records = set(
             zip(
                 consents["channel"],
-                consents["subtopic"].fillna(""),
+                consents["topic"].fillna(""),
                 consents["granted"],
                 strict=True,
             )
@@ -1001,7 +1001,7 @@ class StoreContract:
         assert records == {("email", "", False), ("sms", "promotions", True)}
         customer = store.get_customer("dup")
         assert customer.customer_id == "keep"
-        assert not customer.has_consent(ChannelKind.EMAIL, Topic.MARKETING)
+        assert not customer.has_consent(ChannelKind.EMAIL, Purpose.MARKETING)
         assert store.is_suppressed("keep", channel="push")
         assert store.segment_members("vip") == ["keep"]
         assert store.touches()["customer_id"].tolist() == ["keep"]

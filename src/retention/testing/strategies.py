@@ -37,14 +37,15 @@ from retention.models import (
     Item,
     Purchase,
     PurchaseSource,
+    Purpose,
     Segment,
     SegmentKind,
-    Topic,
     _iana_zones,
 )
 
 __all__ = [
     "CURRENCIES",
+    "INGEST_COLUMNS",
     "PHONE_REGIONS",
     "aware_datetimes",
     "consents",
@@ -52,6 +53,7 @@ __all__ = [
     "customer_ids",
     "customers",
     "emails",
+    "ingest_frames",
     "items",
     "order_ids",
     "phone_numbers",
@@ -188,29 +190,29 @@ def raw_phone_numbers() -> st.SearchStrategy[tuple[str, str]]:
 def consents(
     *,
     channels: st.SearchStrategy[ChannelKind] | None = None,
-    topics: st.SearchStrategy[Topic] | None = None,
+    purposes: st.SearchStrategy[Purpose] | None = None,
 ) -> st.SearchStrategy[Consent]:
-    """Draw consent records (any channel, topic, decision and time; some with a subtopic)."""
+    """Draw consent records (any channel, purpose, decision and time; some with a topic)."""
     channel_strategy = channels if channels is not None else st.sampled_from(ChannelKind)
-    topic_strategy = topics if topics is not None else st.sampled_from(Topic)
+    purpose_strategy = purposes if purposes is not None else st.sampled_from(Purpose)
 
     @st.composite
     def build(draw: st.DrawFn) -> Consent:
-        topic = draw(topic_strategy)
-        subtopic = (
+        purpose = draw(purpose_strategy)
+        topic = (
             draw(st.none() | st.sampled_from(["promotions", "replenishment", "news"]))
-            if topic is Topic.MARKETING
+            if purpose is Purpose.MARKETING
             else None
         )
         return Consent(
             channel=draw(channel_strategy),
-            topic=topic,
+            purpose=purpose,
             granted=draw(st.booleans()),
             recorded_at=draw(aware_datetimes()),
             source=draw(
                 st.none() | st.sampled_from(["checkout", "signup_form", "unsubscribe_link"])
             ),
-            subtopic=subtopic,
+            topic=topic,
         )
 
     return build()
@@ -324,4 +326,49 @@ def segments() -> st.SearchStrategy[Segment]:
         name=st.text(string.ascii_lowercase + "_", min_size=1, max_size=12),
         kind=st.sampled_from(SegmentKind),
         description=st.text(max_size=20),
+    )
+
+
+#: Column keywords for :func:`retention.ingest` on frames drawn by :func:`ingest_frames`.
+INGEST_COLUMNS: dict[str, str] = {
+    "customer_id_col": "customer",
+    "datetime_col": "paid_at",
+    "monetary_value_col": "total",
+    "order_id_col": "order",
+    "refund_of_col": "refund_of",
+}
+
+_INGEST_VALUES: dict[str, tuple[str, ...]] = {
+    "customer": ("c1", "c2", "00123", "", " c3"),
+    "paid_at": (
+        "2024-01-01T00:00Z",
+        "2024-01-01T00:00+01:00",
+        "2024-03-31 02:30",
+        "2024-10-27 02:30",
+        "2024-06-01 12:00",
+        "",
+        "2024-02-30",
+        "3000-01-01T00:00Z",
+    ),
+    "total": ("1", "1.0", "1.00", "19.9", "-1", "-0.50", "0", "N/A", "", "1,5", "2.999"),
+    "order": ("A", "B", "C", "D", ""),
+    "refund_of": ("", "", "", "A", "B", "Z"),
+}
+
+
+def ingest_frames(*, max_rows: int = 25) -> st.SearchStrategy[Any]:
+    """Draw raw purchase frames for :func:`retention.ingest`, good and bad rows mixed.
+
+    Columns are those of :data:`INGEST_COLUMNS` (all text, as read from a CSV): repeated
+    and conflicting order ids, refunds with known and unknown parents, missing and
+    malformed ids, amounts and timestamps, naive times in a daylight-saving gap and
+    repeat (ingest them with ``assume_tz="Europe/Berlin"``), future rows and zeros.
+    """
+    import pandas as pd  # noqa: PLC0415 - keep the strategies module light to import
+
+    row = st.fixed_dictionaries(
+        {column: st.sampled_from(values) for column, values in _INGEST_VALUES.items()}
+    )
+    return st.lists(row, max_size=max_rows).map(
+        lambda rows: pd.DataFrame(rows, columns=list(_INGEST_VALUES), dtype=str)
     )

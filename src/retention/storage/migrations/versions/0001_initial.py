@@ -32,14 +32,14 @@ def upgrade() -> None:
         "consents",
         sa.Column("customer_id", sa.String(length=255), nullable=False),
         sa.Column("channel", sa.String(length=63), nullable=False),
-        sa.Column("topic", sa.String(length=32), nullable=False),
-        sa.Column("subtopic", sa.String(length=64), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("topic", sa.String(length=64), nullable=False),
         sa.Column("granted", sa.Boolean(), nullable=False),
         sa.Column("recorded_at", UtcDateTime(), nullable=False),
         sa.Column("source", sa.String(length=255), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("customer_id", "channel", "topic", "subtopic"),
+        sa.PrimaryKeyConstraint("customer_id", "channel", "purpose", "topic"),
     )
     op.create_table(
         "customer_aliases",

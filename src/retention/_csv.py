@@ -1,0 +1,317 @@
+"""Chunked CSV reading with physical line numbers and strict UTF-8.
+
+The file is scanned in blocks of bytes with numpy: a newline ends a record only when
+an even number of quote characters precedes it (RFC 4180 quoting, where ``""`` inside a
+quoted field counts twice), so a record's first physical line is known even when a
+quoted field spans several lines.  Records are grouped into chunks of ``chunksize``
+records; each chunk is checked for invalid UTF-8 and for its field count, and the good
+records are parsed by pandas' C parser with every column read as text (so ``00123``
+stays ``00123``).  Memory is bounded by the block and chunk sizes, not the file size.
+
+Blank lines are not records (as in pandas and the ``csv`` module) and are not counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from retention.exceptions import SchemaError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from numpy.typing import NDArray
+
+__all__ = ["CsvReader", "RawChunk", "RejectedRecord"]
+
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE = 10
+_CARRIAGE_RETURN = 13
+_QUOTE = 34
+BLOCK_SIZE = 1 << 23
+
+
+@attrs.frozen
+class RejectedRecord:
+    """A record that could not be split into fields (bad bytes, wrong field count)."""
+
+    line: int
+    reason: str
+    detail: str
+    raw_record: str
+
+
+@attrs.frozen(eq=False)
+class RawChunk:
+    """Text fields of a run of records, with the physical line each record starts on."""
+
+    frame: pd.DataFrame
+    lines: NDArray[np.int64]
+    rejected: tuple[RejectedRecord, ...] = ()
+
+
+@attrs.frozen(eq=False)
+class _Records:
+    """Complete records found in one buffer: byte ranges, start lines, field counts."""
+
+    buffer: bytes
+    starts: NDArray[np.int64]
+    ends: NDArray[np.int64]
+    lines: NDArray[np.int64]
+    fields: NDArray[np.int64]
+    blank: NDArray[np.bool_]
+    unterminated: bool
+
+
+def _scan(buffer: bytes, *, separator: int, first_line: int, final: bool) -> tuple[_Records, int]:
+    """Find the complete records of ``buffer``; return them and the bytes consumed."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    quotes = np.flatnonzero(data == _QUOTE)
+    newlines = np.flatnonzero(data == _NEWLINE)
+    closing = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
+    ends = (closing + 1).astype(np.int64)
+    consumed = int(ends[-1]) if len(ends) else 0
+    unterminated = False
+    if final and consumed < len(data):
+        ends = np.append(ends, np.int64(len(data)))
+        unterminated = bool((len(quotes) - np.searchsorted(quotes, consumed)) % 2)
+        consumed = len(data)
+    starts = np.concatenate(([0], ends[:-1])).astype(np.int64) if len(ends) else ends.copy()
+    separators = np.flatnonzero(data == separator)
+    unquoted = separators[(np.searchsorted(quotes, separators) & 1) == 0]
+    fields = (np.searchsorted(unquoted, ends) - np.searchsorted(unquoted, starts) + 1).astype(
+        np.int64
+    )
+    content_end = ends.copy()
+    if len(ends):
+        has_newline = data[ends - 1] == _NEWLINE
+        content_end -= has_newline
+        has_return = (content_end > starts) & (
+            data[np.maximum(content_end - 1, 0)] == _CARRIAGE_RETURN
+        )
+        content_end -= has_return
+    blank = content_end <= starts
+    lines = (first_line + np.searchsorted(newlines, starts)).astype(np.int64)
+    records = _Records(buffer, starts, ends, lines, fields, blank, unterminated)
+    return records, consumed
+
+
+class CsvReader:
+    """Iterate over a CSV file in chunks of records with their physical line numbers.
+
+    Parameters
+    ----------
+    path
+        The file.  It must be UTF-8; a leading byte-order mark is accepted.
+    sep
+        The field separator (one character).
+    chunksize
+        Records per chunk.
+    block_size
+        Bytes read at a time.
+    """
+
+    def __init__(
+        self, path: Path, *, sep: str, chunksize: int, block_size: int = BLOCK_SIZE
+    ) -> None:
+        self.path = path
+        self.sep = sep
+        self.chunksize = chunksize
+        self.block_size = block_size
+        self.header: list[str] = []
+        self._header_line = 0
+        self._started = False
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _record_blocks(self) -> Iterator[_Records]:
+        separator = self.sep.encode("utf-8")[0]
+        carry = b""
+        first_line = 1
+        first = True
+        with self.path.open("rb") as handle:
+            while True:
+                block = handle.read(self.block_size)
+                final = not block
+                buffer = carry + block
+                if first:
+                    first = False
+                    buffer = buffer.removeprefix(_BOM)
+                records, consumed = _scan(
+                    buffer, separator=separator, first_line=first_line, final=final
+                )
+                if len(records.starts):
+                    yield records
+                first_line += buffer.count(b"\n", 0, consumed)
+                carry = buffer[consumed:]
+                if final:
+                    return
+
+    def read_header(self) -> list[str]:
+        """Read and return the header (the first non-blank record)."""
+        for records in self._record_blocks():
+            for index in np.flatnonzero(~records.blank):
+                raw = records.buffer[records.starts[index] : records.ends[index]]
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    msg = (
+                        f"{self.path.name}: the header on line {records.lines[index]} is not "
+                        "valid UTF-8; save the file as UTF-8"
+                    )
+                    raise SchemaError(msg) from None
+                header = next(csv.reader(io.StringIO(text), delimiter=self.sep))
+                self._check_header(header)
+                self.header = header
+                self._header_line = int(records.lines[index])
+                return header
+        msg = f"{self.path.name} is empty: it has no header line"
+        raise SchemaError(msg)
+
+    def _check_header(self, header: list[str]) -> None:
+        duplicated = [name for name, count in Counter(header).items() if count > 1]
+        if duplicated:
+            msg = (
+                f"{self.path.name}: the header names column(s) {sorted(set(duplicated))!r} "
+                "more than once; rename them so each column is unique"
+            )
+            raise SchemaError(msg)
+
+    def __iter__(self) -> Iterator[RawChunk]:
+        """Yield chunks of at most ``chunksize`` records after the header."""
+        if not self.header:
+            self.read_header()
+        pending: list[tuple[_Records, int, int]] = []
+        pending_count = 0
+        for records in self._record_blocks():
+            keep = records.lines > self._header_line
+            indices = np.flatnonzero(keep & ~records.blank)
+            if not len(indices):
+                continue
+            low, high = int(indices[0]), int(indices[-1]) + 1
+            while low < high:
+                take = min(high - low, self.chunksize - pending_count)
+                pending.append((records, low, low + take))
+                pending_count += take
+                low += take
+                if pending_count == self.chunksize:
+                    yield self._build(pending)
+                    pending, pending_count = [], 0
+        if pending:
+            yield self._build(pending)
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    def _build(self, pieces: list[tuple[_Records, int, int]]) -> RawChunk:
+        parts: list[bytes] = []
+        starts: list[NDArray[np.int64]] = []
+        ends: list[NDArray[np.int64]] = []
+        lines: list[NDArray[np.int64]] = []
+        fields: list[NDArray[np.int64]] = []
+        blank: list[NDArray[np.bool_]] = []
+        offset = 0
+        unterminated_at = -1
+        for records, low, high in pieces:
+            begin, stop = int(records.starts[low]), int(records.ends[high - 1])
+            parts.append(records.buffer[begin:stop])
+            starts.append(records.starts[low:high] - begin + offset)
+            ends.append(records.ends[low:high] - begin + offset)
+            lines.append(records.lines[low:high])
+            fields.append(records.fields[low:high])
+            blank.append(records.blank[low:high])
+            if records.unterminated and high == len(records.starts):
+                unterminated_at = offset + stop - begin
+            offset += stop - begin
+        data = b"".join(parts)
+        start = np.concatenate(starts)
+        end = np.concatenate(ends)
+        line = np.concatenate(lines)
+        field_count = np.concatenate(fields)
+        skip = np.concatenate(blank)
+        bad_bytes = self._invalid_utf8(data, end)
+        expected = len(self.header)
+        rejected: list[RejectedRecord] = []
+        reasons = np.full(len(start), "", dtype=object)
+        if unterminated_at >= 0:
+            reasons[-1] = "unterminated_quote"
+        reasons[(reasons == "") & bad_bytes] = "invalid_encoding"
+        reasons[(reasons == "") & ~skip & (field_count != expected)] = "wrong_field_count"
+        good = (reasons == "") & ~skip
+        for index in np.flatnonzero(reasons != ""):
+            reason = str(reasons[index])
+            raw = data[start[index] : end[index]]
+            text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+            if reason == "invalid_encoding":
+                detail = "the record holds bytes that are not valid UTF-8; save the file as UTF-8"
+            elif reason == "wrong_field_count":
+                detail = (
+                    f"expected {expected} fields, found {field_count[index]}; "
+                    "check the separator and the quoting"
+                )
+            else:
+                detail = "a quoted field is never closed; the rest of the file is one record"
+            rejected.append(RejectedRecord(int(line[index]), reason, detail, text))
+        frame = self._parse(data, start[good], end[good])
+        return RawChunk(frame=frame, lines=line[good], rejected=tuple(rejected))
+
+    @staticmethod
+    def _invalid_utf8(data: bytes, ends: NDArray[np.int64]) -> NDArray[np.bool_]:
+        bad = np.zeros(len(ends), dtype=bool)
+        view = memoryview(data)
+        position = 0
+        while position < len(data):
+            try:
+                str(view[position:], "utf-8")
+            except UnicodeDecodeError as error:
+                where = position + error.start
+                record = int(np.searchsorted(ends, where, side="right"))
+                bad[record] = True
+                position = int(ends[record])
+            else:
+                break
+        return bad
+
+    def _parse(
+        self, data: bytes, starts: NDArray[np.int64], ends: NDArray[np.int64]
+    ) -> pd.DataFrame:
+        if not len(starts):
+            return pd.DataFrame({name: pd.Series([], dtype=str) for name in self.header})
+        # join contiguous runs of good records (one slice per run, not per record)
+        breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+        run_starts = starts[np.concatenate(([0], breaks))]
+        run_ends = ends[np.concatenate((breaks - 1, [len(ends) - 1]))]
+        body = b"".join(data[a:b] for a, b in zip(run_starts, run_ends, strict=True))
+        frame = pd.read_csv(
+            io.BytesIO(body),
+            sep=self.sep,
+            header=None,
+            names=self.header,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            index_col=False,
+            quotechar='"',
+            doublequote=True,
+            encoding="utf-8",
+            engine="c",
+        )
+        if len(frame) != len(starts):
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8")), delimiter=self.sep))
+            rows = [row for row in rows if row]
+            if len(rows) != len(starts):
+                msg = (
+                    f"{self.path.name}: could not split the records after line "
+                    f"{self._header_line}; check that quotes follow RFC 4180"
+                )
+                raise SchemaError(msg)
+            frame = pd.DataFrame(rows, columns=self.header, dtype=str)
+        return frame
