@@ -301,11 +301,15 @@ class MemoryStore:
                         ("customer", pseudonym, row["channel"]), {**row, "subject": pseudonym}
                     )
             del data["customers"][resolved]
-            data["customers"][pseudonym] = {
-                **_rows.empty_card(pseudonym, now),
-                "erased_at": now,
-                "created_at": card["created_at"],
-            }
+            # the same id erased again after a re-ingest keeps its first tombstone
+            data["customers"].setdefault(
+                pseudonym,
+                {
+                    **_rows.empty_card(pseudonym, now),
+                    "erased_at": now,
+                    "created_at": card["created_at"],
+                },
+            )
             self._audit(data, "erase", pseudonym, purchases=kept, contact_hashes=len(hashes))
         return ErasureResult(resolved, pseudonym, kept, len(hashes), already_erased=False)
 

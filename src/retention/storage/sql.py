@@ -588,16 +588,17 @@ class SqlStore:
                 )
             self._move_customer_suppressions(connection, resolved, pseudonym)
             connection.execute(t.customers.delete().where(t.customers.c.customer_id == resolved))
-            connection.execute(
-                t.customers.insert(),
-                _rows.encode_card(
-                    {
-                        **_rows.empty_card(pseudonym, now),
-                        "erased_at": now,
-                        "created_at": card["created_at"],
-                    }
-                ),
-            )
+            if pseudonym not in cards:  # the same id erased again keeps its first tombstone
+                connection.execute(
+                    t.customers.insert(),
+                    _rows.encode_card(
+                        {
+                            **_rows.empty_card(pseudonym, now),
+                            "erased_at": now,
+                            "created_at": card["created_at"],
+                        }
+                    ),
+                )
             self._audit(connection, "erase", pseudonym, purchases=kept, contact_hashes=len(hashes))
         return ErasureResult(resolved, pseudonym, kept, len(hashes), already_erased=False)
 

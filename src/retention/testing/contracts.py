@@ -939,6 +939,17 @@ class StoreContract:
             store.erase_customer("never-seen")
         store.verify()
 
+    def test_sec_05_a_reingested_person_can_be_erased_again(self, store: Store) -> None:
+        store.add_purchases(purchases_frame(["a"], ["p"]))
+        first = store.erase_customer("p")
+        store.add_purchases(purchases_frame(["b"], ["p"]))  # the same id comes back
+        second = store.erase_customer("p")
+        assert second.pseudonym == first.pseudonym
+        assert not second.already_erased
+        assert set(store.purchases()["customer_id"]) == {first.pseudonym}
+        assert store.customers()["customer_id"].tolist() == [first.pseudonym]
+        store.verify()
+
     def test_sec_05_without_a_secret_plain_sha256_is_kept(self, make_store: StoreFactory) -> None:
         store = make_store()
         store.upsert_customers(pd.DataFrame({"customer_id": ["p"], "phones": [[SENTINEL_PHONE]]}))
