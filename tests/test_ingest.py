@@ -21,7 +21,7 @@ from retention.exceptions import (
     SchemaError,
     ValidationError,
 )
-from retention.ingest import QUARANTINE_COLUMNS, REASONS, TRANSACTION_COLUMNS
+from retention.ingest import QUARANTINE_COLUMNS, REASONS, TRANSACTION_COLUMNS, DatedRates
 from retention.testing import strategies as rst
 
 COLUMNS = {"customer_id_col": "customer", "datetime_col": "paid_at", "monetary_value_col": "total"}
@@ -950,3 +950,76 @@ def test_report_to_dict_is_json_ready():
     assert data["rows_read"] == 1
     assert data["quarantined_by_reason"] == {"missing_amount": 1}
     assert data["status"] == "complete"
+
+
+@pytest.mark.parametrize("zone", ["Berlin", "CET+1", "Europe/Atlantis", ""])
+def test_ing_13_a_bad_time_zone_name_is_never_silently_utc(zone):
+    source = pd.DataFrame({"customer": ["a"], "paid_at": ["2024-01-01 10:00"], "total": ["1"]})
+    with pytest.raises(ValidationError, match="IANA"):
+        run(source, assume_tz=zone)
+
+
+def test_ing_06_object_column_of_python_datetimes():
+    aware = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+    naive = datetime(2024, 3, 1, 10, 0)  # noqa: DTZ001 - the point of the test
+    source = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c"],
+            "paid_at": pd.Series(
+                [aware, naive, pd.Timestamp("2024-03-02", tz="Asia/Tokyo")], dtype=object
+            ),
+            "total": ["1", "2", "3"],
+        }
+    )
+    result = run(source)
+    assert reasons(result) == {2: "naive_timestamp"}
+    assert result.transactions["purchased_at"].tolist() == [
+        pd.Timestamp("2024-03-01 10:00", tz="UTC"),
+        pd.Timestamp("2024-03-01 15:00", tz="UTC"),
+    ]
+
+
+def test_tim_03_dated_rates_convert_exactly_and_keep_the_originals():
+    rates = DatedRates(
+        "EUR",
+        pd.DataFrame(
+            {
+                "date": ["2024-01-01", "2024-06-01", "2024-01-01"],
+                "currency": ["USD", "USD", "JPY"],
+                "rate": ["0.9", "0.8", Decimal("0.0061")],
+            }
+        ),
+    )
+    source = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c", "d", "e", "f"],
+            "paid_at": [
+                "2024-03-01T00:00Z",
+                "2024-07-01T00:00Z",
+                "2023-12-31T00:00Z",
+                "2024-03-01T00:00Z",
+                "2024-03-01T00:00Z",
+                "2020-01-01T00:00Z",
+            ],
+            "total": ["10.00", "10.00", "10.00", "0.05", "1000", "7.00"],
+            "cur": ["USD", "USD", "USD", "USD", "JPY", "EUR"],
+        }
+    )
+    result = run(source, currency_col="cur", currency=None, converter=rates)
+    tx = result.transactions
+    assert tx["amount_minor"].tolist() == [900, 800, 4, 610, 700]  # 4.5 cents: half to even
+    assert tx["currency"].unique().tolist() == ["EUR"]
+    assert tx["original_amount_minor"].tolist() == [1000, 1000, 5, 1000, 700]
+    assert tx["original_currency"].tolist() == ["USD", "USD", "USD", "JPY", "EUR"]
+    assert reasons(result) == {3: "no_exchange_rate"}
+
+
+def test_tim_03_rates_are_validated():
+    with pytest.raises(ValidationError, match="positive"):
+        DatedRates(
+            "EUR", pd.DataFrame({"date": ["2024-01-01"], "currency": ["USD"], "rate": ["-1"]})
+        )
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        DatedRates("EURO", pd.DataFrame({"date": [], "currency": [], "rate": []}))
+    with pytest.raises(SchemaError, match="rate"):
+        DatedRates("EUR", pd.DataFrame({"date": ["2024-01-01"], "currency": ["USD"]}))

@@ -1,10 +1,10 @@
-"""Chunked CSV reading with physical line numbers and strict UTF-8.
+"""Chunked CSV reading with physical line numbers and strict decoding (UTF-8 by default).
 
 The file is scanned in blocks of bytes with numpy: a newline ends a record only when
 an even number of quote characters precedes it (RFC 4180 quoting, where ``""`` inside a
 quoted field counts twice), so a record's first physical line is known even when a
 quoted field spans several lines.  Records are grouped into chunks of ``chunksize``
-records; each chunk is checked for invalid UTF-8 and for its field count, and the good
+records; each chunk is checked for undecodable bytes and for its field count, and the good
 records are parsed by pandas' C parser with every column read as text (so ``00123``
 stays ``00123``).  Memory is bounded by the block and chunk sizes, not the file size.
 
@@ -13,6 +13,7 @@ Blank lines are not records (as in pandas and the ``csv`` module) and are not co
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections import Counter
@@ -22,10 +23,10 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from retention.exceptions import SchemaError
+from retention.exceptions import IngestAbortedError, SchemaError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
     from numpy.typing import NDArray
@@ -37,6 +38,8 @@ _NEWLINE = 10
 _CARRIAGE_RETURN = 13
 _QUOTE = 34
 BLOCK_SIZE = 1 << 23
+#: A record longer than this means a quote that never closes; the read stops.
+MAX_RECORD_BYTES = 1 << 26
 
 
 @attrs.frozen
@@ -71,10 +74,36 @@ class _Records:
     unterminated: bool
 
 
+def _significant_quotes(data: NDArray[np.uint8], separator: int) -> NDArray[np.intp]:
+    """Positions of the quote runs that open or close a quoted field.
+
+    A run of consecutive quote characters of even length is neutral (escaped quotes
+    ``""`` inside a field, or an empty quoted field).  A run of odd length opens or
+    closes a field when it touches a field boundary (a separator, a line end, or the
+    buffer's start or end); elsewhere it is a literal quote inside an unquoted field
+    (``12" vinyl``), as pandas and the ``csv`` module read it.
+    """
+    quotes = np.flatnonzero(data == _QUOTE)
+    if not len(quotes):
+        return quotes
+    new_run = np.ones(len(quotes), dtype=bool)
+    new_run[1:] = np.diff(quotes) != 1
+    first = np.flatnonzero(new_run)
+    start = quotes[first]
+    length = np.diff(np.append(first, len(quotes)))
+    end = start + length - 1
+    edges = np.zeros(256, dtype=bool)
+    edges[[separator, _NEWLINE, _CARRIAGE_RETURN]] = True
+    before = (start == 0) | edges[data[np.maximum(start - 1, 0)]]
+    after = (end + 1 >= len(data)) | edges[data[np.minimum(end + 1, len(data) - 1)]]
+    significant: NDArray[np.intp] = start[(length % 2 == 1) & (before | after)]
+    return significant
+
+
 def _scan(buffer: bytes, *, separator: int, first_line: int, final: bool) -> tuple[_Records, int]:
     """Find the complete records of ``buffer``; return them and the bytes consumed."""
     data = np.frombuffer(buffer, dtype=np.uint8)
-    quotes = np.flatnonzero(data == _QUOTE)
+    quotes = _significant_quotes(data, separator)
     newlines = np.flatnonzero(data == _NEWLINE)
     closing = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
     ends = (closing + 1).astype(np.int64)
@@ -110,21 +139,36 @@ class CsvReader:
     Parameters
     ----------
     path
-        The file.  It must be UTF-8; a leading byte-order mark is accepted.
+        The file.  UTF-8 unless ``encoding`` says otherwise; a leading UTF-8 byte-order
+        mark is accepted.
     sep
         The field separator (one character).
     chunksize
         Records per chunk.
+    columns
+        The columns to return (all when ``None``); the others are still counted.
+    encoding
+        An ASCII-compatible encoding (``"utf-8"``, ``"cp1251"``, ``"latin-1"``...).
     block_size
         Bytes read at a time.
     """
 
     def __init__(
-        self, path: Path, *, sep: str, chunksize: int, block_size: int = BLOCK_SIZE
+        self,
+        path: Path,
+        *,
+        sep: str,
+        chunksize: int,
+        columns: Sequence[str] | None = None,
+        encoding: str = "utf-8",
+        block_size: int = BLOCK_SIZE,
     ) -> None:
         self.path = path
         self.sep = sep
         self.chunksize = chunksize
+        self.columns = None if columns is None else list(columns)
+        self.encoding = encoding
+        self._utf8 = codecs.lookup(encoding).name == "utf-8"
         self.block_size = block_size
         self.header: list[str] = []
         self._header_line = 0
@@ -144,7 +188,8 @@ class CsvReader:
                 buffer = carry + block
                 if first:
                     first = False
-                    buffer = buffer.removeprefix(_BOM)
+                    if self._utf8:
+                        buffer = buffer.removeprefix(_BOM)
                 records, consumed = _scan(
                     buffer, separator=separator, first_line=first_line, final=final
                 )
@@ -152,6 +197,14 @@ class CsvReader:
                     yield records
                 first_line += buffer.count(b"\n", 0, consumed)
                 carry = buffer[consumed:]
+                if len(carry) > MAX_RECORD_BYTES:
+                    msg = (
+                        f"{self.path.name}: the record starting on line {first_line} is longer "
+                        f"than {MAX_RECORD_BYTES // 2**20} MiB; a quote is probably never "
+                        "closed (quotes must follow RFC 4180: fields that contain quotes are "
+                        'quoted, and quotes inside them are doubled "")'
+                    )
+                    raise IngestAbortedError(msg)
                 if final:
                     return
 
@@ -161,11 +214,11 @@ class CsvReader:
             for index in np.flatnonzero(~records.blank):
                 raw = records.buffer[records.starts[index] : records.ends[index]]
                 try:
-                    text = raw.decode("utf-8")
+                    text = raw.decode(self.encoding)
                 except UnicodeDecodeError:
                     msg = (
                         f"{self.path.name}: the header on line {records.lines[index]} is not "
-                        "valid UTF-8; save the file as UTF-8"
+                        f"valid {self.encoding}; pass the file's encoding (encoding=...)"
                     )
                     raise SchemaError(msg) from None
                 header = next(csv.reader(io.StringIO(text), delimiter=self.sep))
@@ -236,7 +289,7 @@ class CsvReader:
         line = np.concatenate(lines)
         field_count = np.concatenate(fields)
         skip = np.concatenate(blank)
-        bad_bytes = self._invalid_utf8(data, end)
+        bad_bytes = self._undecodable(data, end)
         expected = len(self.header)
         rejected: list[RejectedRecord] = []
         reasons = np.full(len(start), "", dtype=object)
@@ -248,9 +301,12 @@ class CsvReader:
         for index in np.flatnonzero(reasons != ""):
             reason = str(reasons[index])
             raw = data[start[index] : end[index]]
-            text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+            text = raw.decode(self.encoding, "backslashreplace").rstrip("\r\n")
             if reason == "invalid_encoding":
-                detail = "the record holds bytes that are not valid UTF-8; save the file as UTF-8"
+                detail = (
+                    f"the record holds bytes that are not valid {self.encoding}; "
+                    "pass the file's encoding (encoding=...)"
+                )
             elif reason == "wrong_field_count":
                 detail = (
                     f"expected {expected} fields, found {field_count[index]}; "
@@ -262,14 +318,13 @@ class CsvReader:
         frame = self._parse(data, start[good], end[good])
         return RawChunk(frame=frame, lines=line[good], rejected=tuple(rejected))
 
-    @staticmethod
-    def _invalid_utf8(data: bytes, ends: NDArray[np.int64]) -> NDArray[np.bool_]:
+    def _undecodable(self, data: bytes, ends: NDArray[np.int64]) -> NDArray[np.bool_]:
         bad = np.zeros(len(ends), dtype=bool)
         view = memoryview(data)
         position = 0
         while position < len(data):
             try:
-                str(view[position:], "utf-8")
+                str(view[position:], self.encoding)
             except UnicodeDecodeError as error:
                 where = position + error.start
                 record = int(np.searchsorted(ends, where, side="right"))
@@ -282,18 +337,22 @@ class CsvReader:
     def _parse(
         self, data: bytes, starts: NDArray[np.int64], ends: NDArray[np.int64]
     ) -> pd.DataFrame:
+        wanted = self.header if self.columns is None else self.columns
         if not len(starts):
-            return pd.DataFrame({name: pd.Series([], dtype=str) for name in self.header})
+            return pd.DataFrame({name: pd.Series([], dtype=str) for name in wanted})
         # join contiguous runs of good records (one slice per run, not per record)
         breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
         run_starts = starts[np.concatenate(([0], breaks))]
         run_ends = ends[np.concatenate((breaks - 1, [len(ends) - 1]))]
         body = b"".join(data[a:b] for a, b in zip(run_starts, run_ends, strict=True))
+        if not self._utf8:  # every record here decodes; hand pandas UTF-8
+            body = body.decode(self.encoding).encode("utf-8")
         frame = pd.read_csv(
             io.BytesIO(body),
             sep=self.sep,
             header=None,
             names=self.header,
+            usecols=wanted,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -313,5 +372,5 @@ class CsvReader:
                     f"{self._header_line}; check that quotes follow RFC 4180"
                 )
                 raise SchemaError(msg)
-            frame = pd.DataFrame(rows, columns=self.header, dtype=str)
-        return frame
+            frame = pd.DataFrame(rows, columns=self.header, dtype=str)[wanted]
+        return frame[wanted]

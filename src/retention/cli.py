@@ -98,6 +98,23 @@ def _add_ingest(commands: Any) -> None:  # noqa: ANN401 - argparse's private sub
     ingest.add_argument("--decimal", default=".", help="decimal separator (default '.')")
     ingest.add_argument("--thousands", help="thousands separator, e.g. ' ' or '.'")
     ingest.add_argument("--sep", default=",", help="CSV field separator (default ',')")
+    ingest.add_argument("--encoding", default="utf-8", help="CSV encoding (default utf-8)")
+    ingest.add_argument(
+        "--ambiguous",
+        default="raise",
+        choices=["raise", "earliest", "latest"],
+        help="local times repeated when clocks fall back (with --assume-tz)",
+    )
+    ingest.add_argument(
+        "--strip-currency-symbol", action="store_true", help="accept '€12,50' in EUR rows"
+    )
+    ingest.add_argument("--strip-ids", action="store_true", help="trim spaces around ids")
+    ingest.add_argument(
+        "--max-bad-ratio",
+        type=float,
+        default=0.5,
+        help="abort when more than this share of rows is bad (default 0.5)",
+    )
     ingest.add_argument(
         "--on-conflict", default="quarantine", choices=["quarantine", "raise", "update"]
     )
@@ -162,6 +179,14 @@ def _add_kpi(commands: Any) -> None:  # noqa: ANN401 - argparse's private subpar
     _add_input_options(kpis)
     kpis.add_argument("--as-of", help="the report's date (ISO); default: now")
     kpis.add_argument("--period", default="M", choices=["D", "W", "M", "Q", "Y"])
+    kpis.add_argument("--channel-col", help="break AOV down by this column")
+    kpis.add_argument("--segment-col", help="break AOV and shares down by this column")
+    kpis.add_argument("--source-col", help="break AOV down by this column")
+    kpis.add_argument(
+        "--churn-boundary", type=float, help="days without a purchase after which a customer churns"
+    )
+    kpis.add_argument("--repeat-within", type=float, help="days for the new-customer repeat share")
+    kpis.add_argument("--cohorts", type=Path, help="also write the acquisition-cohort matrix")
     kpis.add_argument("--output", "-o", type=Path, required=True, help=_output_help())
     kpis.set_defaults(handler=_run_kpi)
 
@@ -248,6 +273,11 @@ def _run_ingest(arguments: argparse.Namespace) -> int:
         decimal=arguments.decimal,
         thousands=arguments.thousands,
         sep=arguments.sep,
+        encoding=arguments.encoding,
+        ambiguous=arguments.ambiguous,
+        strip_currency_symbol=arguments.strip_currency_symbol,
+        strip_ids=arguments.strip_ids,
+        max_bad_ratio=arguments.max_bad_ratio,
         on_conflict=arguments.on_conflict,
         chunksize=arguments.chunksize,
         as_of=_as_of(arguments.as_of),
@@ -430,12 +460,28 @@ def _run_kpi(arguments: argparse.Namespace) -> int:
         transactions,
         as_of=as_of,
         period=arguments.period,
+        channel_col=arguments.channel_col,
+        segment_col=arguments.segment_col,
+        source_col=arguments.source_col,
+        churn_boundary=arguments.churn_boundary,
+        repeat_within_days=arguments.repeat_within,
         customer_id_col=arguments.customer_id_col,
         datetime_col=arguments.datetime_col,
         monetary_value_col=arguments.monetary_value_col,
     )
     _write_table(table.set_index("metric"), arguments.output)
-    _say(table[["metric", "period", "value", "previous_value"]].to_string(index=False))
+    if arguments.cohorts is not None:
+        cohorts = kpi.cohort_matrix(
+            transactions,
+            as_of=as_of,
+            period=arguments.period,
+            customer_id_col=arguments.customer_id_col,
+            datetime_col=arguments.datetime_col,
+            monetary_value_col=arguments.monetary_value_col,
+        )
+        _write_table(cohorts, arguments.cohorts)
+    shown = table[["metric", "dimension", "group", "value", "previous_value", "change"]]
+    _say(shown.round(3).to_string(index=False))
     return 0
 
 
@@ -573,7 +619,13 @@ def _demo_kpi(context: dict[str, Any]) -> None:
     purchases: pd.DataFrame = context["ingested"].transactions
     as_of = pd.Timestamp("1998-06-30 23:59", tz="UTC")
     table = kpi.report(
-        purchases, as_of=as_of, period="Q", datetime_col="purchased_at", monetary_value_col="amount"
+        purchases,
+        as_of=as_of,
+        period="Q",
+        churn_boundary=180,
+        repeat_within_days=90,
+        datetime_col="purchased_at",
+        monetary_value_col="amount",
     )
     cohorts = kpi.cohort_matrix(
         purchases, as_of=as_of, period="Q", datetime_col="purchased_at", monetary_value_col="amount"
@@ -583,6 +635,8 @@ def _demo_kpi(context: dict[str, Any]) -> None:
     shown = table[(table["dimension"] == "all")][["metric", "value", "previous_value"]]
     _say("\n== KPIs, 1998 Q2 against Q1 -> kpi.csv, cohorts.csv")
     _say(shown.round(3).to_string(index=False))
+    _say("active share by acquisition cohort and quarters since the first purchase:")
+    _say(kpi.cohort_table(cohorts, value="active_share").round(3).to_string())
 
 
 _DEMO_SECTIONS: tuple[Callable[[dict[str, Any]], None], ...] = (

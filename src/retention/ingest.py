@@ -34,6 +34,7 @@ size; returning frames, as now, holds the result in memory.
 
 from __future__ import annotations
 
+import codecs
 import zoneinfo
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +57,7 @@ from retention._parsing import (
     parse_timestamp_text,
     text_dtype,
 )
+from retention._rates import DatedRates
 from retention._validation import require_aware, require_columns
 from retention.exceptions import (
     DuplicateError,
@@ -78,6 +80,7 @@ __all__ = [
     "REASONS",
     "TRANSACTION_COLUMNS",
     "CurrencyConverter",
+    "DatedRates",
     "IngestReport",
     "IngestResult",
     "ingest",
@@ -686,6 +689,17 @@ class _Ingestor:
         flags.flag(missing, "missing_timestamp", name, "the timestamp is empty")
         parsed, aware, bad = parse_timestamp_text(text, date_format=self.date_format)
         bad = bad & ~missing
+        if self.date_format is None and bad.any():
+            # pandas 2.x cannot hold years outside 1677-2262 and reads them as NaT
+            year = np.full(len(text), np.nan)
+            year[bad] = pd.to_numeric(
+                text[bad].str.strip().str.extract(r"^([0-9]{4})-[0-9]{2}-[0-9]{2}", expand=False),
+                errors="coerce",
+            ).to_numpy(dtype=np.float64, na_value=np.nan)
+            outside = bad & ((year < _MIN_NS.year + 1) | (year > _MAX_NS.year - 1))
+            flags.flag(
+                outside, "timestamp_out_of_range", name, "the timestamp lies outside 1677-2262"
+            )
         expected = self.date_format or "ISO 8601 (YYYY-MM-DD[THH:MM[:SS]][+HH:MM|Z])"
         flags.flag(
             bad,
@@ -904,9 +918,11 @@ class _Ingestor:
         rows = flags.ok & (canonical["kind"] == "purchase").to_numpy(dtype=bool)
         if not rows.any():
             return
-        present = canonical.loc[rows, ["currency", "line"]].drop_duplicates("currency")
-        for code, line in zip(present["currency"], present["line"], strict=True):
-            self.currencies.setdefault(str(code), int(line))
+        codes = canonical["currency"].to_numpy(dtype=object)[rows]
+        for code in pd.unique(codes):
+            if code not in self.currencies:
+                lines = canonical["line"].to_numpy()[rows]
+                self.currencies[str(code)] = int(lines[codes == code][0])
         if len(self.currencies) > 1:
             ordered = sorted(self.currencies.items(), key=lambda item: item[1])
             names = ", ".join(code for code, _ in ordered)
@@ -1164,7 +1180,7 @@ class _Ingestor:
         transactions, refund_quarantine = self._resolve_refunds(transactions)
         pieces = [part for part in (*self.quarantined, refund_quarantine) if len(part)]
         if pieces:
-            quarantine = _typed_quarantine(pd.concat(pieces, ignore_index=True))
+            quarantine = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
             quarantine = quarantine.sort_values("line", kind="stable").reset_index(drop=True)
         else:
             quarantine = _empty_quarantine()
@@ -1301,6 +1317,7 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
     chunksize: object,
     max_bad_ratio: float | None,
     sep: str,
+    encoding: str,
     converter: object,
 ) -> None:
     if currency is None and currency_col is None:
@@ -1347,9 +1364,10 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
     if max_bad_ratio is not None and not 0 <= max_bad_ratio <= 1:
         msg = f"max_bad_ratio must lie between 0 and 1 (or be None), got {max_bad_ratio!r}"
         raise ValidationError(msg)
-    if len(sep) != 1 or sep in {'"', "\n", "\r"}:
-        msg = f"sep must be one character other than a quote or newline, got {sep!r}"
+    if len(sep) != 1 or not sep.isascii() or sep in {'"', "\n", "\r"}:
+        msg = f"sep must be one ASCII character other than a quote or newline, got {sep!r}"
         raise ValidationError(msg)
+    _check_encoding(encoding)
     if converter is not None:
         if not isinstance(converter, CurrencyConverter):
             msg = "converter must have a currency attribute and a convert(...) method"
@@ -1357,6 +1375,22 @@ def _check_options(  # noqa: C901, PLR0912 - a flat list of independent option c
         if not is_known_currency(str(converter.currency)):
             msg = f"converter.currency {converter.currency!r} is not an ISO 4217 code"
             raise ValidationError(msg)
+
+
+def _check_encoding(encoding: str) -> None:
+    """Accept encodings in which newline, quote and ASCII separators are single bytes."""
+    sample = '\n\r",;|\t 0123456789.-+abcXYZ'
+    try:
+        codecs.lookup(encoding)
+        ascii_compatible = sample.encode(encoding) == sample.encode("ascii")
+    except (LookupError, UnicodeError):
+        ascii_compatible = False
+    if not ascii_compatible:
+        msg = (
+            f"encoding={encoding!r} is not an ASCII-compatible text encoding; use 'utf-8' "
+            "(the default), 'cp1251', 'latin-1' or another one that keeps ASCII as is"
+        )
+        raise ValidationError(msg, field="encoding")
 
 
 def _as_instant(value: datetime | date, *, name: str) -> datetime:
@@ -1414,6 +1448,7 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     max_bad_ratio: float | None = 0.5,
     sep: str = ",",
+    encoding: str = "utf-8",
     progress: bool | Callable[[int, int | None, str], object] = False,
     cancel: Callable[[], bool] | None = None,
     converter: CurrencyConverter | None = None,
@@ -1486,7 +1521,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         quarantined, stop with :class:`~retention.exceptions.IngestAbortedError` naming
         the top reasons (a wrong separator or encoding).  ``None`` disables the check.
     sep
-        CSV field separator.
+        CSV field separator (one ASCII character).
+    encoding
+        The CSV file's encoding: UTF-8 by default (a byte-order mark is accepted), or
+        another ASCII-compatible one such as ``"cp1251"`` or ``"latin-1"``.  Bytes that
+        do not decode are never replaced: the record is ``invalid_encoding``.
     progress
         ``True`` shows a tqdm bar (the ``cli`` extra); a callable is called as
         ``progress(rows_done, total_rows_or_None, stage)`` after every chunk.
@@ -1495,10 +1534,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         boundary with ``report.status == "interrupted"`` (Ctrl-C during a chunk does the
         same, dropping the chunk in flight whole).
     converter
-        A :class:`CurrencyConverter` with dated rates.  Without it, purchases in more
-        than one currency raise :class:`~retention.exceptions.MixedCurrencyError`; with
-        it, ``amount_minor``/``currency`` hold converted values and
-        ``original_amount_minor``/``original_currency`` the values as read.
+        A :class:`CurrencyConverter` with dated rates, such as :class:`DatedRates`.
+        Without it, purchases in more than one currency raise
+        :class:`~retention.exceptions.MixedCurrencyError`; with it, ``amount_minor`` and
+        ``currency`` hold converted values and ``original_amount_minor`` and
+        ``original_currency`` the values as read.
 
     Returns
     -------
@@ -1554,6 +1594,7 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         chunksize=chunksize,
         max_bad_ratio=max_bad_ratio,
         sep=sep,
+        encoding=encoding,
         converter=converter,
     )
     as_of_utc = None if as_of is None else _as_instant(as_of, name="as_of")
@@ -1599,7 +1640,13 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
             require_columns(schema, frame_name=file_name, **wanted)
             chunks = _parquet_chunks(path, needed, chunksize or DEFAULT_CHUNKSIZE)
         else:
-            reader = CsvReader(path, sep=sep, chunksize=chunksize or DEFAULT_CHUNKSIZE)
+            reader = CsvReader(
+                path,
+                sep=sep,
+                chunksize=chunksize or DEFAULT_CHUNKSIZE,
+                columns=needed,
+                encoding=encoding,
+            )
             header = reader.read_header()
             schema = pd.DataFrame(columns=header)
             require_columns(schema, frame_name=file_name, **wanted)

@@ -11,63 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retention import kpi
+from retention.testing.strategies import transaction_frames
 
 AS_OF = datetime(2024, 6, 30, 23, 59)  # noqa: DTZ001 - the frames hold naive calendar time
-START = np.datetime64("2024-01-01T00:00")
-
-
-@st.composite
-def transaction_frames(draw: st.DrawFn) -> pd.DataFrame:
-    """Canonical-shaped frames: purchases, partial or full refunds, two channels."""
-    n = draw(st.integers(min_value=0, max_value=25))
-    customers = draw(st.lists(st.sampled_from("abcdefg"), min_size=n, max_size=n))
-    minutes = draw(
-        st.lists(st.integers(0, 60 * 24 * 200), min_size=n, max_size=n)  # up to mid-July
-    )
-    cents = draw(st.lists(st.integers(0, 50_000), min_size=n, max_size=n))
-    channels = draw(st.lists(st.sampled_from(["web", "app"]), min_size=n, max_size=n))
-    rows = [
-        {
-            "customer_id": customers[i],
-            "order_id": f"o{i}",
-            "purchased_at": START + np.timedelta64(minutes[i], "m"),
-            "amount": cents[i] / 100,
-            "kind": "purchase",
-            "refund_of": None,
-            "channel": channels[i],
-        }
-        for i in range(n)
-    ]
-    refunded = draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n)) if n else set()
-    for i in sorted(refunded):
-        share = draw(st.sampled_from([0.25, 0.5, 1.0]))
-        delay = draw(st.integers(0, 60 * 24 * 40))
-        rows.append(
-            {
-                "customer_id": customers[i],
-                "order_id": f"r{i}",
-                "purchased_at": START + np.timedelta64(minutes[i] + delay, "m"),
-                "amount": -round(cents[i] * share) / 100,
-                "kind": "refund",
-                "refund_of": f"o{i}",
-                "channel": channels[i],
-            }
-        )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "customer_id",
-            "order_id",
-            "purchased_at",
-            "amount",
-            "kind",
-            "refund_of",
-            "channel",
-        ],
-    )
-    frame["purchased_at"] = pd.to_datetime(frame["purchased_at"])
-    frame["amount"] = frame["amount"].astype(float)
-    return frame
 
 
 def _in_unit_interval(values: pd.Series) -> bool:

@@ -134,3 +134,19 @@ def test_report_of_the_first_period_has_an_empty_previous_one(shop):
 def test_report_refuses_a_bad_window(shop):
     with pytest.raises(ValidationError, match="repeat_within_days"):
         kpi.report(shop, as_of=AS_OF, repeat_within_days=-3)
+
+
+def test_report_without_any_purchase():
+    empty = pd.DataFrame(
+        {
+            "customer_id": pd.Series([], dtype=str),
+            "purchased_at": pd.Series([], dtype="datetime64[ns]"),
+            "amount": pd.Series([], dtype=float),
+        }
+    )
+    as_of = datetime(2024, 3, 31)  # noqa: DTZ001 - naive calendar time, like the column
+    table = kpi.report(empty, as_of=as_of, churn_boundary=30, repeat_within_days=10)
+    values = table.set_index("metric")["value"]
+    assert values[["gross_revenue", "net_revenue", "orders", "active_customers"]].eq(0).all()
+    assert values[["average_order_value", "repeat_customer_share", "churn_rate"]].isna().all()
+    assert kpi.cohort_matrix(empty, as_of=as_of).empty

@@ -4,6 +4,25 @@ DataFrame in, tidy DataFrame out, by period, segment and channel.  Each metric s
 its exact definition in its docstring; :func:`report` gathers them for one period with
 the previous period beside it.
 
+Definitions shared by every purchase KPI (the SQL push-down reproduces them):
+
+* a row is a **refund** when ``kind == "refund"`` (without a kind column: when
+  ``refund_of`` is set); every other row is a purchase row. Purchase amounts are never
+  negative, refund amounts never positive;
+* an **order** is the set of purchase rows sharing an ``order_id`` (without an order id
+  column every purchase row is its own order, as in CDNOW); it is dated by its earliest row;
+* an order **counts as a purchase** unless it is fully refunded: its refunds dated up to
+  ``as_of`` add up to at least its positive amount. Zero-value orders are purchases;
+* a customer's **first purchase** is their earliest counted order (ties: the order that
+  appears first in the frame); the **second** is the earliest other counted order;
+* **gross revenue** sums purchase rows, **refunds** are the refund amounts as a positive
+  figure, **net revenue** is gross minus refunds, each in the period of its own date;
+* rows after ``as_of`` are ignored; naive datetimes are calendar time, aware ones are
+  converted to ``tz`` (default UTC) before periods are cut; a currency column holding more
+  than one currency raises :class:`~retention.exceptions.MixedCurrencyError`.
+
+Modules:
+
 * :mod:`retention.kpi.metrics`: repeat purchases, inflow, active customers, AOV,
   frequency, LTV, churn, segment shares;
 * :mod:`retention.kpi.loyalty`: enrolment, bonuses, referrals, levels;

@@ -65,6 +65,9 @@ CANONICAL: Final = {
 }
 
 
+_NS_PER_DAY: Final = 86_400_000_000_000
+
+
 class ColumnOptions(TypedDict, total=False):
     """Column keywords shared by the KPI functions (all optional, canonical defaults).
 
@@ -89,16 +92,18 @@ class ColumnOptions(TypedDict, total=False):
 
 def period_ordinals(at: pd.Series, period: str) -> NDArray[np.int64]:
     """Integer pandas period ordinals of naive datetimes (``M`` 0 == 1970-01)."""
-    values = at.to_numpy(dtype="datetime64[ns]")
+    nanoseconds = at.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if len(nanoseconds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    day: NDArray[np.int64] = np.floor_divide(nanoseconds, _NS_PER_DAY)
     if period == "D":
-        return values.astype("datetime64[D]").astype(np.int64)
-    if period == "M":
-        return values.astype("datetime64[M]").astype(np.int64)
-    if period == "Q":
-        return values.astype("datetime64[M]").astype(np.int64) // 3
-    if period == "Y":
-        return values.astype("datetime64[Y]").astype(np.int64)
-    return np.asarray(at.dt.to_period(period).array.asi8, dtype=np.int64)
+        return day
+    # Calendar arithmetic on the few distinct days only, then a lookup per row.
+    first, last = int(day.min()), int(day.max())
+    days = pd.DatetimeIndex(np.arange(first, last + 1, dtype=np.int64).astype("datetime64[D]"))
+    lookup = np.asarray(days.to_period(period).asi8, dtype=np.int64)
+    result: NDArray[np.int64] = lookup[day - first]
+    return result
 
 
 def period_index(ordinals: NDArray[np.int64] | Sequence[int], period: str) -> pd.PeriodIndex:
@@ -250,6 +255,7 @@ def check_single_currency(values: pd.Series, *, column: str) -> str | None:
 class Prepared:
     """Validated transactions as ``orders`` and ``refunds`` tables (private).
 
+    ``counted`` holds the orders that count as purchases (``orders`` itself when all do).
     ``orders`` columns: ``unit`` (int code of the customer, or of the customer and the
     ``by`` groups), ``order`` (int code), ``at`` (naive datetime64[ns], first row of the
     order), ``amount`` (float gross), ``counted`` (bool), ``ordinal`` (period ordinal) and
@@ -259,6 +265,7 @@ class Prepared:
 
     orders: pd.DataFrame
     refunds: pd.DataFrame
+    counted: pd.DataFrame
     customers: pd.Index
     n_units: int
     as_of: pd.Timestamp
@@ -348,7 +355,7 @@ def prepare(
     _check_signs(amount, is_refund, names.amount)
 
     customer_codes, customers = pd.factorize(ids, sort=False)
-    customer_codes = customer_codes.astype(np.int64)
+    customer_codes = np.asarray(customer_codes, dtype=np.int64)
     unit = _unit_codes(extra, customer_codes, names.by)
     rows = {
         "unit": unit,
@@ -367,10 +374,12 @@ def prepare(
         else None
     )
     refunds = _refunds(rows, is_refund, parents, order_labels)
-    orders["counted"] = _counted(orders, refunds)
+    counted = _counted(orders, refunds)
+    orders["counted"] = counted
     return Prepared(
         orders=orders,
         refunds=refunds,
+        counted=orders if counted.all() else orders[counted],
         customers=pd.Index(customers, name=names.customer),
         n_units=int(unit.max()) + 1 if len(unit) else 0,
         as_of=cutoff,
@@ -484,13 +493,14 @@ def _refund_flags(
 
 
 def _check_signs(amount: NDArray[np.float64], is_refund: NDArray[np.bool_], name: str) -> None:
-    if (amount[~is_refund] < 0).any():
+    negative = amount < 0
+    if negative.any() and (negative & ~is_refund).any():
         msg = (
             f"column {name!r} (monetary_value_col) has negative amounts on purchase "
             "rows; mark refunds with a kind column ('refund') and refund_of"
         )
         raise ValidationError(msg)
-    if (amount[is_refund] > 0).any():
+    if is_refund.any() and (amount[is_refund] > 0).any():
         msg = (
             f"column {name!r} (monetary_value_col) has positive amounts on refund rows; "
             "refund amounts are negative (ingest quarantines them as refund_sign_mismatch)"
@@ -511,15 +521,15 @@ def _orders(
     picked = {key: values[purchase] if any_refund else values for key, values in rows.items()}
     if order_ids is None:
         picked["order"] = np.arange(len(picked["unit"]), dtype=np.int64)
-        return pd.DataFrame(picked), None
+        return pd.DataFrame(picked, copy=False), None
     if any_refund:
         order_ids = order_ids[purchase]
     if order_ids.isna().any():
         msg = f"column {names.order!r} (order_id_col) has missing order ids on purchase rows"
         raise ValidationError(msg)
     codes, labels = pd.factorize(order_ids, sort=False)
-    picked["order"] = codes.astype(np.int64)
-    lines = pd.DataFrame(picked)
+    picked["order"] = np.asarray(codes, dtype=np.int64)
+    lines = pd.DataFrame(picked, copy=False)
     if len(labels) == len(lines):
         return lines, pd.Index(labels)
     orders = (
@@ -544,7 +554,7 @@ def _refunds(
     order_labels: pd.Index | None,
 ) -> pd.DataFrame:
     """One row per refund row, amount as a positive magnitude, parent order code or -1."""
-    refunds = pd.DataFrame({key: values[is_refund] for key, values in rows.items()})
+    refunds = pd.DataFrame({key: values[is_refund] for key, values in rows.items()}, copy=False)
     refunds["amount"] = -refunds["amount"]
     if parents is not None and order_labels is not None:
         refunds["parent"] = np.asarray(order_labels.get_indexer(pd.Index(parents)), dtype=np.int64)

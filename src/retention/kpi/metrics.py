@@ -13,10 +13,10 @@ source or a segment), each group is measured as if its rows were the whole frame
 "customer" is then a (customer, group) pair, so ``new_customers`` by channel counts
 first purchases *in that channel*.
 
-Purchases, orders, refunds and revenue follow the definitions of
-``retention.kpi._frame`` (module docstring): an order counts as a purchase unless it is
-fully refunded; gross revenue sums purchase rows, refunds are positive magnitudes, net
-revenue is gross minus refunds, each in the period of its own date.  Money stays float
+Purchases, orders, refunds and revenue follow the definitions in :mod:`retention.kpi`:
+an order counts as a purchase unless it is fully refunded; gross revenue sums purchase
+rows, refunds are positive magnitudes, net revenue is gross minus refunds, each in the
+period of its own date.  Money stays float
 inside these numerics; the frame's ``attrs["currency"]`` names the one currency (if the
 frame has a currency column).
 """
@@ -93,10 +93,22 @@ def grid(prep: Prepared, *, extra: pd.DataFrame | None = None) -> pd.Index:
     )
 
 
-def _offsets(ordinals: pd.Series, index: pd.Index) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Positions of ``ordinals`` in a contiguous ordinal ``index``, and which fall inside."""
+def _per_period(
+    ordinals: pd.Series,
+    index: pd.Index,
+    weights: NDArray[np.float64] | None = None,
+    mask: NDArray[np.bool_] | None = None,
+) -> NDArray[np.float64] | NDArray[np.int64]:
+    """Count (or sum ``weights``) per period of a contiguous ordinal ``index``."""
     offsets = ordinals.to_numpy(dtype=np.int64) - int(index[0])
-    return offsets, (offsets >= 0) & (offsets < len(index))
+    size = len(index)
+    if len(offsets) and (int(offsets.min()) < 0 or int(offsets.max()) >= size):
+        inside = (offsets >= 0) & (offsets < size)
+        mask = inside if mask is None else mask & inside
+    if mask is not None:
+        offsets = offsets[mask]
+        weights = None if weights is None else weights[mask]
+    return np.bincount(offsets, weights=weights, minlength=size)
 
 
 def count(
@@ -106,12 +118,9 @@ def count(
     if frame.empty:
         return pd.Series(0, index=index, dtype=np.int64)
     if not prep.by:
-        offsets, inside = _offsets(frame[by_key], index)
-        return pd.Series(
-            np.bincount(offsets[inside], minlength=len(index)).astype(np.int64), index=index
-        )
+        return pd.Series(_per_period(frame[by_key], index).astype(np.int64), index=index)
     counts = frame.groupby([by_key, *prep.by], sort=False).size()
-    counts.index = counts.index.set_names(keys(prep)) if prep.by else counts.index.rename("ordinal")
+    counts.index = counts.index.set_names(keys(prep))
     return counts.reindex(index, fill_value=0).astype(np.int64)
 
 
@@ -122,13 +131,24 @@ def total(
     if frame.empty:
         return pd.Series(0.0, index=index, dtype=np.float64)
     if not prep.by:
-        offsets, inside = _offsets(frame["ordinal"], index)
-        weights = frame[column].to_numpy(dtype=np.float64)[inside]
+        weights = frame[column].to_numpy(dtype=np.float64)
         return pd.Series(
-            np.bincount(offsets[inside], weights=weights, minlength=len(index)), index=index
+            _per_period(frame["ordinal"], index, weights).astype(np.float64), index=index
         )
     sums = frame.groupby(keys(prep), sort=False)[column].sum()
     return sums.reindex(index, fill_value=0.0).astype(np.float64)
+
+
+def masked_total(
+    frame: pd.DataFrame, mask: NDArray[np.bool_], prep: Prepared, index: pd.Index
+) -> pd.Series:
+    """Sum of ``amount`` over the rows of ``frame`` selected by ``mask``, per period."""
+    if prep.by or frame.empty:
+        return total(frame[mask], prep, index)
+    weights = frame["amount"].to_numpy(dtype=np.float64)
+    return pd.Series(
+        _per_period(frame["ordinal"], index, weights, mask).astype(np.float64), index=index
+    )
 
 
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -161,8 +181,7 @@ def pair_key(orders: pd.DataFrame) -> pd.Series:
 
 def counted_orders(prep: Prepared) -> pd.DataFrame:
     """Orders that count as purchases (not fully refunded)."""
-    orders = prep.orders
-    return orders[orders["counted"].to_numpy()]
+    return prep.counted
 
 
 _NEVER = np.iinfo(np.int64).max
@@ -215,6 +234,7 @@ def firsts(prep: Prepared) -> pd.DataFrame:
             **{name: orders[name].to_numpy()[rows] for name in prep.by},
         },
         index=pd.Index(units, name="unit"),
+        copy=False,
     )
     seconds = second_at[units]
     has_second = seconds != _NEVER
@@ -306,11 +326,11 @@ def compute_repeat_revenue(
     parents = refunds["parent"].to_numpy()
     first_refund = np.zeros(len(refunds), dtype=bool)
     first_refund[parents >= 0] = flags[parents[parents >= 0]]
-    first_net = total(orders[first_mask], prep, index) - total(refunds[first_refund], prep, index)
-    repeat_net = total(orders[~first_mask], prep, index) - total(
-        refunds[~first_refund], prep, index
+    first_net = masked_total(orders, first_mask, prep, index) - masked_total(
+        refunds, first_refund, prep, index
     )
-    net = first_net + repeat_net
+    net = total(orders, prep, index) - total(refunds, prep, index)
+    repeat_net = net - first_net
     return {
         "first_purchase_revenue": first_net,
         "repeat_revenue": repeat_net,

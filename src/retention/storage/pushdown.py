@@ -23,7 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from retention._validation import check_identifier, require_time_unit
+from retention._validation import check_identifier, require_aware, require_time_unit
 from retention.exceptions import SchemaError, StorageError, ValidationError
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Ceiling",
     "PeriodOrdinal",
+    "kpi_statement",
+    "main_kpis_sql",
     "rfm_scores_sql",
     "rfm_scores_statement",
     "rfm_summary_sql",
@@ -41,16 +43,19 @@ __all__ = [
 ]
 
 _UNITS: Final = {"h": "hour", "D": "day", "W": "week", "M": "month"}
+_KPI_UNITS: Final = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+_CALENDAR_UNITS: Final = frozenset({"month", "quarter", "year"})
 # SQLite truncates integer division toward zero; shifting by this many weeks keeps
 # every date after the year 1 positive, so truncation is floor.
 _SQLITE_WEEK_SHIFT: Final = 200_000
 
 
 class PeriodOrdinal(FunctionElement[int]):
-    """Integer period number of a UTC timestamp: hours, days, weeks or months since 1970.
+    """Integer period number of a UTC timestamp: hours ... years since 1970 (pandas ordinals).
 
-    Weeks start on Monday, as pandas' weekly periods do, so differences of ordinals
-    equal the in-memory summary's period differences on every engine.
+    The numbers are pandas' period ordinals (weeks start on Monday and the week of
+    1970-01-01 is 1), so ``pd.Period(ordinal=n, freq=...)`` labels them and their
+    differences equal the in-memory summary's period differences on every engine.
     """
 
     type = sa.BigInteger()
@@ -73,6 +78,15 @@ class PeriodOrdinal(FunctionElement[int]):
         return next(iter(self.clauses))
 
 
+def _calendar(element: PeriodOrdinal, year: str, month: str) -> str:
+    """Month, quarter or year ordinal from SQL expressions of the year and the month."""
+    if element.unit == "year":
+        return f"CAST({year} - 1970 AS BIGINT)"
+    if element.unit == "quarter":
+        return f"CAST(({year} - 1970) * 4 + FLOOR(({month} - 1) / 3) AS BIGINT)"
+    return f"CAST(({year} - 1970) * 12 + {month} - 1 AS BIGINT)"
+
+
 def _generic(element: PeriodOrdinal, compiler: SQLCompiler, epoch_seconds: str) -> str:
     """Arithmetic shared by engines with FLOOR and a seconds-since-epoch function."""
     days = f"FLOOR({epoch_seconds} / 86400)"
@@ -81,12 +95,9 @@ def _generic(element: PeriodOrdinal, compiler: SQLCompiler, epoch_seconds: str) 
     if element.unit == "day":
         return f"CAST({days} AS BIGINT)"
     if element.unit == "week":
-        return f"CAST(FLOOR(({days} + 3) / 7) AS BIGINT)"
+        return f"CAST(FLOOR(({days} + 3) / 7) + 1 AS BIGINT)"
     timestamp = compiler.process(element.timestamp)
-    return (
-        f"CAST((EXTRACT(YEAR FROM {timestamp}) - 1970) * 12 "
-        f"+ EXTRACT(MONTH FROM {timestamp}) - 1 AS BIGINT)"
-    )
+    return _calendar(element, f"EXTRACT(YEAR FROM {timestamp})", f"EXTRACT(MONTH FROM {timestamp})")
 
 
 @compiles(PeriodOrdinal)
@@ -98,22 +109,19 @@ def _compile_default(element: PeriodOrdinal, compiler: SQLCompiler, **_: object)
 @compiles(PeriodOrdinal, "postgresql")
 def _compile_postgresql(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
     timestamp = compiler.process(element.timestamp)
-    if element.unit == "month":
+    if element.unit in _CALENDAR_UNITS:
         # EXTRACT on timestamptz follows the session time zone; pin UTC.
         utc = f"({timestamp} AT TIME ZONE 'UTC')" if _has_timezone(element) else timestamp
-        return (
-            f"CAST((EXTRACT(YEAR FROM {utc}) - 1970) * 12 "
-            f"+ EXTRACT(MONTH FROM {utc}) - 1 AS BIGINT)"
-        )
+        return _calendar(element, f"EXTRACT(YEAR FROM {utc})", f"EXTRACT(MONTH FROM {utc})")
     return _generic(element, compiler, f"EXTRACT(EPOCH FROM {timestamp})")
 
 
 @compiles(PeriodOrdinal, "duckdb")
 def _compile_duckdb(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
     timestamp = compiler.process(element.timestamp)
-    if element.unit == "month":
+    if element.unit in _CALENDAR_UNITS:
         utc = f"timezone('UTC', {timestamp})" if _has_timezone(element) else timestamp
-        return f"CAST((year({utc}) - 1970) * 12 + month({utc}) - 1 AS BIGINT)"
+        return _calendar(element, f"year({utc})", f"month({utc})")
     return _generic(element, compiler, f"epoch({timestamp})")
 
 
@@ -127,34 +135,39 @@ def _compile_sqlite(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) 
     if element.unit == "day":
         return days
     if element.unit == "week":
-        return f"(({days} + 3 + {7 * _SQLITE_WEEK_SHIFT}) / 7 - {_SQLITE_WEEK_SHIFT})"
-    return (
-        f"((CAST(strftime('%Y', {timestamp}) AS INTEGER) - 1970) * 12 "
-        f"+ CAST(strftime('%m', {timestamp}) AS INTEGER) - 1)"
-    )
+        return f"(({days} + 3 + {7 * _SQLITE_WEEK_SHIFT}) / 7 - {_SQLITE_WEEK_SHIFT} + 1)"
+    year = f"CAST(strftime('%Y', {timestamp}) AS INTEGER)"
+    month = f"CAST(strftime('%m', {timestamp}) AS INTEGER)"
+    if element.unit == "year":
+        return f"({year} - 1970)"
+    if element.unit == "quarter":
+        return f"(({year} - 1970) * 4 + ({month} - 1) / 3)"  # integer division, month >= 1
+    return f"(({year} - 1970) * 12 + {month} - 1)"
 
 
 @compiles(PeriodOrdinal, "bigquery")
 def _compile_bigquery(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
     timestamp = compiler.process(element.timestamp)
-    if element.unit == "month":
-        return f"DATE_DIFF(DATE({timestamp}), DATE '1970-01-01', MONTH)"
+    if element.unit in _CALENDAR_UNITS:
+        return _calendar(
+            element, f"EXTRACT(YEAR FROM {timestamp})", f"EXTRACT(MONTH FROM {timestamp})"
+        )
     return _generic(element, compiler, f"UNIX_SECONDS({timestamp})")
 
 
 @compiles(PeriodOrdinal, "trino")
 def _compile_trino(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
     timestamp = compiler.process(element.timestamp)
-    if element.unit == "month":
-        return f"CAST((year({timestamp}) - 1970) * 12 + month({timestamp}) - 1 AS BIGINT)"
+    if element.unit in _CALENDAR_UNITS:
+        return _calendar(element, f"year({timestamp})", f"month({timestamp})")
     return _generic(element, compiler, f"to_unixtime({timestamp})")
 
 
 @compiles(PeriodOrdinal, "snowflake")
 def _compile_snowflake(element: PeriodOrdinal, compiler: SQLCompiler, **_: object) -> str:
     timestamp = compiler.process(element.timestamp)
-    if element.unit == "month":
-        return f"DATEDIFF(month, '1970-01-01'::date, {timestamp}::date)"
+    if element.unit in _CALENDAR_UNITS:
+        return _calendar(element, f"YEAR({timestamp})", f"MONTH({timestamp})")
     return _generic(element, compiler, f"DATE_PART(epoch_second, {timestamp})")
 
 
@@ -455,6 +468,214 @@ def rfm_scores_sql(
     return result
 
 
+_KPI_COLUMNS: Final = (
+    "gross_revenue",
+    "refunds",
+    "net_revenue",
+    "orders",
+    "active_customers",
+    "new_customers",
+)
+
+
+def kpi_statement(
+    source: sa.FromClause,
+    *,
+    until: datetime,
+    period: str = "M",
+    customer_id_col: str = "customer_id",
+    order_id_col: str = "order_id",
+    datetime_col: str = "purchased_at",
+    monetary_value_col: str = "amount",
+    refund_of_col: str = "refund_of",
+    monetary_scale: float = 1.0,
+) -> sa.Select[Any]:
+    """Build one ``SELECT`` of the main KPIs per period over a purchases table.
+
+    The definitions are those of :mod:`retention.kpi`: a refund is a row whose
+    ``refund_of`` names its order; gross revenue sums purchase rows and refunds the
+    absolute refund amounts dated in the period; an order counts when it is not fully
+    refunded; active customers have a counted order in the period; new customers have
+    their first counted order in it. Rows after ``until`` are left out.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        Columns ``ordinal`` (the pandas period ordinal) and the figures of
+        :func:`main_kpis_sql`, one row per period that has rows.
+    """
+    if period not in _KPI_UNITS:
+        msg = f"period must be one of {', '.join(_KPI_UNITS)}, got {period!r}"
+        raise ValidationError(msg)
+    unit = _KPI_UNITS[period]
+    customer = _column(source, customer_id_col, "customer_id_col")
+    order = _column(source, order_id_col, "order_id_col")
+    stamp = _column(source, datetime_col, "datetime_col")
+    amount = _column(source, monetary_value_col, "monetary_value_col") / float(monetary_scale)
+    refund_of = _column(source, refund_of_col, "refund_of_col")
+    is_refund = refund_of.is_not(None)
+    inside = stamp <= until
+    ordinal = PeriodOrdinal(stamp, unit)
+    money = (
+        sa.select(
+            ordinal.label("ordinal"),
+            sa.func.sum(sa.case((is_refund, 0.0), else_=amount)).label("gross_revenue"),
+            sa.func.sum(sa.case((is_refund, -amount), else_=0.0)).label("refunds"),
+        )
+        .where(inside)
+        .group_by(ordinal)
+        .subquery("money")
+    )
+    refunded = (
+        sa.select(refund_of.label("parent"), sa.func.sum(-amount).label("refunded"))
+        .where(is_refund, inside)
+        .group_by(refund_of)
+        .subquery("refunded")
+    )
+    orders = (
+        sa.select(
+            order.label("order_id"),
+            sa.func.min(customer).label("customer_id"),
+            sa.func.min(stamp).label("purchased_at"),
+            sa.func.sum(amount).label("amount"),
+        )
+        .where(~is_refund, inside)
+        .group_by(order)
+        .subquery("orders")
+    )
+    back = sa.func.coalesce(refunded.c.refunded, 0.0)
+    counted = (
+        sa.select(orders)
+        .select_from(orders.outerjoin(refunded, refunded.c.parent == orders.c.order_id))
+        .where(sa.not_(sa.and_(back >= orders.c.amount, orders.c.amount > 0)))
+        .subquery("counted")
+    )
+    counted_ordinal = PeriodOrdinal(counted.c.purchased_at, unit)
+    activity = (
+        sa.select(
+            counted_ordinal.label("ordinal"),
+            sa.func.count().label("orders"),
+            sa.func.count(sa.distinct(counted.c.customer_id)).label("active_customers"),
+        )
+        .group_by(counted_ordinal)
+        .subquery("activity")
+    )
+    firsts = (
+        sa.select(sa.func.min(counted.c.purchased_at).label("first_at"))
+        .group_by(counted.c.customer_id)
+        .subquery("firsts")
+    )
+    first_ordinal = PeriodOrdinal(firsts.c.first_at, unit)
+    inflow = (
+        sa.select(first_ordinal.label("ordinal"), sa.func.count().label("new_customers"))
+        .group_by(first_ordinal)
+        .subquery("inflow")
+    )
+    zero = sa.literal(0)
+    return (
+        sa.select(
+            money.c.ordinal,
+            money.c.gross_revenue,
+            money.c.refunds,
+            (money.c.gross_revenue - money.c.refunds).label("net_revenue"),
+            sa.func.coalesce(activity.c.orders, zero).label("orders"),
+            sa.func.coalesce(activity.c.active_customers, zero).label("active_customers"),
+            sa.func.coalesce(inflow.c.new_customers, zero).label("new_customers"),
+        )
+        .select_from(
+            money.outerjoin(activity, activity.c.ordinal == money.c.ordinal).outerjoin(
+                inflow, inflow.c.ordinal == money.c.ordinal
+            )
+        )
+        .order_by(money.c.ordinal)
+    )
+
+
+def main_kpis_sql(
+    connectable: sa.Engine | sa.Connection,
+    source: sa.FromClause,
+    *,
+    as_of: datetime,
+    period: str = "M",
+    customer_id_col: str = "customer_id",
+    order_id_col: str = "order_id",
+    datetime_col: str = "purchased_at",
+    monetary_value_col: str = "amount",
+    refund_of_col: str = "refund_of",
+    monetary_scale: float = 1.0,
+) -> pd.DataFrame:
+    """Compute the main KPIs per period inside the database.
+
+    The figures equal those of :func:`retention.kpi.revenue`,
+    :func:`~retention.kpi.active_customers`, :func:`~retention.kpi.new_customers` and
+    :func:`~retention.kpi.average_order_value` on the same purchases (periods cut in
+    UTC): counts exactly, money to float rounding.
+
+    Parameters
+    ----------
+    connectable
+        An engine or connection.
+    source
+        The purchases table, refunds included as rows naming their order.
+    as_of
+        Aware instant; later rows are left out, and the periods run up to its period.
+    period
+        ``"D"``, ``"W"``, ``"M"``, ``"Q"`` or ``"Y"``.
+    customer_id_col, order_id_col, datetime_col, monetary_value_col, refund_of_col
+        Column names in ``source``.
+    monetary_scale
+        Divides amounts (``100`` for integer cents).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period from the first purchase's period to ``as_of``'s (empty
+        periods as zeros): ``period`` (pandas Period), ``gross_revenue``, ``refunds``,
+        ``net_revenue``, ``orders``, ``active_customers``, ``new_customers``,
+        ``average_order_value`` (NaN without orders).
+    """
+    until = require_aware(as_of, name="as_of")
+    statement = kpi_statement(
+        source,
+        until=until,
+        period=period,
+        customer_id_col=customer_id_col,
+        order_id_col=order_id_col,
+        datetime_col=datetime_col,
+        monetary_value_col=monetary_value_col,
+        refund_of_col=refund_of_col,
+        monetary_scale=monetary_scale,
+    )
+    try:
+        with _connection(connectable) as connection:
+            rows = connection.execute(statement).all()
+    except sa.exc.SQLAlchemyError as error:
+        msg = f"computing KPIs in the database failed ({type(error).__name__})"
+        raise StorageError(msg) from error
+    frame = pd.DataFrame.from_records(rows, columns=["ordinal", *_KPI_COLUMNS])
+    last = pd.Period(pd.Timestamp(until).tz_convert("UTC").tz_localize(None), freq=period)
+    first = int(frame["ordinal"].min()) if len(frame) else last.ordinal
+    ordinals = pd.RangeIndex(first, last.ordinal + 1, name="ordinal")
+    frame = frame.set_index("ordinal").reindex(ordinals, fill_value=0)
+    result = pd.DataFrame(
+        {
+            "period": pd.period_range(
+                start=pd.Period(ordinal=first, freq=period), periods=len(ordinals), freq=period
+            ),
+            "gross_revenue": frame["gross_revenue"].astype(np.float64).to_numpy(),
+            "refunds": frame["refunds"].astype(np.float64).to_numpy(),
+            "net_revenue": frame["net_revenue"].astype(np.float64).to_numpy(),
+        }
+    )
+    for column in ("orders", "active_customers", "new_customers"):
+        result[column] = frame[column].astype(np.int64).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result["average_order_value"] = np.where(
+            result["orders"] > 0, result["net_revenue"] / result["orders"], np.nan
+        )
+    return result
+
+
 def _resolve_end(
     connection: sa.Connection,
     timestamp: ColumnElement[Any],
@@ -492,5 +713,5 @@ def _period_of(stamp: pd.Timestamp, unit: str) -> int:
     if unit == "D":
         return days
     if unit == "W":
-        return (days + 3) // 7
+        return (days + 3) // 7 + 1  # pandas: the week of 1969-12-29 to 1970-01-04 is 1
     return (stamp.year - 1970) * 12 + stamp.month - 1

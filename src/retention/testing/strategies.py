@@ -61,6 +61,7 @@ __all__ = [
     "raw_phone_numbers",
     "segments",
     "time_zones",
+    "transaction_frames",
 ]
 
 #: Currencies drawn by default: exponents 2 (EUR, USD, RUB), 0 (JPY) and 3 (BHD).
@@ -372,3 +373,52 @@ def ingest_frames(*, max_rows: int = 25) -> st.SearchStrategy[Any]:
     return st.lists(row, max_size=max_rows).map(
         lambda rows: pd.DataFrame(rows, columns=list(_INGEST_VALUES), dtype=str)
     )
+
+
+def transaction_frames(
+    *,
+    max_orders: int = 25,
+    customers: str = "abcdefg",
+    channels: tuple[str, ...] = ("web", "app"),
+) -> st.SearchStrategy[Any]:
+    """Draw clean transactions frames in the canonical ingested shape, refunds included.
+
+    Columns ``customer_id``, ``order_id``, ``purchased_at`` (naive calendar time in
+    2024, minute resolution), ``amount`` (float, whole cents), ``kind``, ``refund_of``
+    and ``channel``.  Each refund names an earlier order of the same customer, is dated
+    on or after it and returns a quarter, half or all of it, so the frames are what
+    :func:`retention.ingest` accepts; zero-value orders occur.  Used by the KPI
+    properties (shares in [0, 1], partitions, totals preserved across periods).
+    """
+    import numpy as np  # noqa: PLC0415 - keep the strategies module light to import
+    import pandas as pd  # noqa: PLC0415
+
+    start = np.datetime64("2024-01-01T00:00")
+    columns = ["customer_id", "order_id", "purchased_at", "amount", "kind", "refund_of"]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Any:  # noqa: ANN401 - a pandas DataFrame
+        n = draw(st.integers(min_value=0, max_value=max_orders))
+        who = draw(st.lists(st.sampled_from(customers), min_size=n, max_size=n))
+        minutes = draw(st.lists(st.integers(0, 60 * 24 * 200), min_size=n, max_size=n))
+        cents = draw(st.lists(st.integers(0, 50_000), min_size=n, max_size=n))
+        via = draw(st.lists(st.sampled_from(channels), min_size=n, max_size=n))
+        rows: list[tuple[object, ...]] = [
+            (who[i], f"o{i}", start + np.timedelta64(minutes[i], "m"), cents[i] / 100,
+             "purchase", None, via[i])
+            for i in range(n)
+        ]  # fmt: skip
+        refunded = draw(st.sets(st.integers(0, n - 1), max_size=n)) if n else set()
+        for i in sorted(refunded):
+            share = draw(st.sampled_from([0.25, 0.5, 1.0]))
+            delay = draw(st.integers(0, 60 * 24 * 40))
+            rows.append(
+                (who[i], f"r{i}", start + np.timedelta64(minutes[i] + delay, "m"),
+                 -round(cents[i] * share) / 100, "refund", f"o{i}", via[i])
+            )  # fmt: skip
+        frame = pd.DataFrame(rows, columns=[*columns, "channel"])
+        frame["purchased_at"] = pd.to_datetime(frame["purchased_at"]).astype("datetime64[ns]")
+        frame["amount"] = frame["amount"].astype(float)
+        return frame
+
+    return build()
