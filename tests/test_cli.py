@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_pipeline_and_writes_every_table(tmp_path, capsys):
     assert "repeat buyers: 1,139 of 2,357" in out
     assert "rows read 6,919: accepted 6,919" in out
     assert "LL -9582.4" in out  # the published BG/NBD fit
+    assert "summary computed inside the database equals the in-memory one" in out
     for name in ("segments.csv", "forecast.csv", "kpi.csv", "cohorts.csv", "transactions.parquet"):
         assert (tmp_path / "demo" / name).exists(), name
     segments = pd.read_csv(tmp_path / "demo" / "segments.csv")
@@ -143,3 +144,19 @@ def test_ingest_command_writes_clean_rows_quarantine_and_report(tmp_path, capsys
     out = capsys.readouterr().out
     assert "quarantined missing_amount: 1" in out
     assert '"rows_read": 3' in (tmp_path / "report.json").read_text()
+
+
+def test_db_upgrade_creates_then_reports_the_schema(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert main(["db", "upgrade", url]) == 0
+    assert "created schema" in capsys.readouterr().out
+    assert main(["db", "upgrade", url]) == 0
+    assert "already at schema" in capsys.readouterr().out
+
+
+def test_db_upgrade_hides_the_password_in_errors(capsys):
+    status = main(["db", "upgrade", "postgresql://user:s3ntinel@127.0.0.1:1/nowhere"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "s3ntinel" not in err
+    assert err.startswith("error: postgresql://user:***@127.0.0.1:1/nowhere")
