@@ -67,6 +67,7 @@ from retention.exceptions import (
     SchemaError,
     ValidationError,
 )
+from retention.models import TRANSACTION_COLUMNS as _MODEL_TRANSACTION_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -97,19 +98,7 @@ DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 #: Columns of :attr:`IngestResult.transactions`, in order.  With a ``converter`` two more
 #: follow: ``original_amount_minor`` and ``original_currency``.
-TRANSACTION_COLUMNS = (
-    "customer_id",
-    "order_id",
-    "purchased_at",
-    "amount_minor",
-    "currency",
-    "amount",
-    "kind",
-    "refund_of",
-    "source",
-    "category",
-    "line",
-)
+TRANSACTION_COLUMNS = (*_MODEL_TRANSACTION_COLUMNS, "line")
 
 #: Columns of :attr:`IngestResult.quarantine`, in order.  ``raw_*`` hold the values as
 #: read (text); ``raw_record`` holds a whole record that could not be split into fields.

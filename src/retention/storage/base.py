@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from retention.models import CONSENT_COLUMNS as MODEL_CONSENT_COLUMNS
+from retention.models import TRANSACTION_COLUMNS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -79,31 +82,12 @@ CUSTOMER_COLUMNS = (
 #: Columns of purchase frames: the canonical transactions of ``retention.ingest`` and
 #: :func:`retention.models.purchases_to_frame` (``amount`` is the float view of
 #: ``amount_minor``, for numerics; it is derived, never stored).
-PURCHASE_COLUMNS = (
-    "customer_id",
-    "order_id",
-    "purchased_at",
-    "amount_minor",
-    "currency",
-    "amount",
-    "kind",
-    "refund_of",
-    "source",
-    "category",
-)
+PURCHASE_COLUMNS = TRANSACTION_COLUMNS
 
 #: Columns of consent frames (:data:`retention.models.CONSENT_COLUMNS`): a consent key is
 #: (customer, channel, purpose, topic), topic missing for the whole purpose (DESIGN.md
 #: decision 13).  A store keeps the record in force per key.
-CONSENT_COLUMNS = (
-    "customer_id",
-    "channel",
-    "purpose",
-    "topic",
-    "granted",
-    "recorded_at",
-    "source",
-)
+CONSENT_COLUMNS = MODEL_CONSENT_COLUMNS
 
 #: Columns of the suppression frame: ``subject_kind`` is ``customer`` (``subject`` is the
 #: customer id), ``email`` or ``phone`` (``subject`` is the keyed hash of the normalised
