@@ -248,7 +248,8 @@ def repurchase_cycles(
         columns["peer_group"] = pd.Categorical.from_codes(
             np.where(peer_codes >= 0, peer_codes % n_labels, -1), categories=peer_labels
         )
-    result = pd.DataFrame(columns, index=units)
+    # every column is a fresh array: adopt them instead of consolidating (a 2-D copy)
+    result = pd.DataFrame(columns, index=units, copy=False)
     result.attrs = {
         "time_unit": prepared.time_unit,
         "as_of": prepared.as_of,
