@@ -13,6 +13,7 @@ from pandas.testing import assert_frame_equal
 
 from retention.exceptions import SchemaError, ValidationError
 from retention.segmentation import CYCLE_COLUMNS, repurchase_cycles
+from retention.segmentation import cycle as cycle_module
 
 
 def _frame(rows):
@@ -137,6 +138,16 @@ def test_matches_a_per_customer_reference(frame):
                 assert math.isnan(got[column]), column
             else:
                 assert got[column] == pytest.approx(expected, rel=1e-9, abs=1e-9), column
+
+
+@given(frame=transaction_frames())
+def test_wide_int64_keys_give_the_same_result_as_uint32_keys(frame):
+    # small logs sort uint32 keys; logs too big for them take the int64 path
+    narrow = repurchase_cycles(frame, as_of=AS_OF)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle_module, "_UINT32_KEYS", 0)
+        wide = repurchase_cycles(frame, as_of=AS_OF)
+    assert_frame_equal(narrow, wide)
 
 
 @given(frame=transaction_frames(), seed=st.integers(0, 2**32 - 1))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import numpy as np
@@ -375,8 +375,11 @@ def grouped_median(
     return result
 
 
-def sort_keys(keys: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sort int64 keys, choosing the algorithm by how ordered they already are.
+_Integer = TypeVar("_Integer", np.int64, np.uint32)
+
+
+def sort_keys(keys: NDArray[_Integer]) -> NDArray[_Integer]:
+    """Sort int64 (or uint32) keys, choosing the algorithm by how ordered they already are.
 
     Logs exported by customer (or a summary's own order) are mostly ascending, where
     timsort (numpy's stable sort) runs in near-linear time; shuffled keys go to

@@ -300,11 +300,22 @@ def _units(
 
 def _sorted_distinct_keys(
     unit_of_row: NDArray[np.int64], periods: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], int, int]:
-    """Sorted distinct keys ``unit * span + (period - low)`` with ``span`` and ``low``."""
+) -> tuple[NDArray[np.int64] | NDArray[np.uint32], int, int]:
+    """Sorted distinct keys ``unit * span + (period - low)`` with ``span`` and ``low``.
+
+    The keys are uint32 when every key fits (about 2.9 million customers over eight
+    years of days): sorting them takes well under half the time of int64 keys.
+    Callers cast what they derive from them to int64.
+    """
     low = int(periods.min())
     span = int(periods.max()) - low + 1
-    keys = sort_keys(unit_of_row * span + (periods - low))
+    wide = unit_of_row * span
+    wide += periods
+    wide -= low
+    n_units = int(unit_of_row.max()) + 1 if len(unit_of_row) else 0
+    keys: NDArray[np.int64] | NDArray[np.uint32]
+    keys = sort_keys(wide.astype(np.uint32)) if n_units * span <= _UINT32_KEYS else sort_keys(wide)
+    del wide
     distinct = np.empty(len(keys), dtype=bool)
     distinct[0] = True
     np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
@@ -316,7 +327,7 @@ def distinct_periods(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Distinct (unit, period) pairs sorted by unit then period (one int64 sort)."""
     keys, span, low = _sorted_distinct_keys(unit_of_row, periods)
-    unit, offset = np.divmod(keys, span)
+    unit, offset = np.divmod(keys.astype(np.int64, copy=False), span)
     return unit, offset + low
 
 
@@ -328,6 +339,7 @@ def intervals_of(
     return unit[1:][same_unit], (period[1:] - period[:-1])[same_unit]
 
 
+_UINT32_KEYS = 2**32  # (customer, period) keys below this sort as uint32
 _SORTED_FROM = 5  # units with 3 or 4 intervals use sorting networks instead of sorts
 
 
@@ -421,12 +433,14 @@ def _interval_statistics(
     new_unit = np.empty(len(keys), dtype=bool)
     new_unit[0] = True
     np.not_equal(unit[1:], unit[:-1], out=new_unit[1:])
+    del unit
     starts = np.flatnonzero(new_unit)
     purchases = np.diff(np.append(starts, len(keys)))
-    first = keys[starts] % span + low
-    last = keys[starts + purchases - 1] % span + low
+    first = (keys[starts] % span).astype(np.int64) + low
+    last = (keys[starts + purchases - 1] % span).astype(np.int64) + low
     inside = ~new_unit[1:]
-    gaps = np.diff(keys)[inside]
+    # keys ascend strictly, so their differences are positive in either key type
+    gaps = np.diff(keys)[inside].astype(np.int64, copy=False)
     intervals = purchases - 1
     gap_starts = starts - np.arange(n_units)
     with_gaps = intervals > 0
