@@ -446,20 +446,24 @@ def _interval_statistics(
     with_gaps = intervals > 0
     first_gap = gap_starts[with_gaps]
 
-    def per_unit(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    def per_unit(values: NDArray[np.float64] | NDArray[np.int64]) -> NDArray[np.float64]:
         # gaps are grouped by unit in order: one sequential reduceat, no scatter
         out = np.zeros(n_units)
         if len(values):
             out[with_gaps] = np.add.reduceat(values, first_gap)
         return out
 
-    gaps_float = gaps.astype(np.float64)
-    log_gaps = np.log(gaps_float)
+    # gaps are whole periods below span: look their logarithms up in a table of span
+    # entries (the same values np.log gives, without evaluating it for every gap)
+    log_table = np.zeros(span + 1)
+    np.log(np.arange(1, span + 1, dtype=np.float64), out=log_table[1:])
+    log_gaps = log_table.take(gaps)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # sums of integer gaps and of their squares are exact in float64 (< 2**53)
-        total = per_unit(gaps_float)
+        # the gaps of a unit add up to last - first; integer sums of squares are exact
+        # and so is their float64 value (< 2**53)
+        total = (last - first).astype(np.float64)
         mean = total / intervals
-        squares = np.maximum(per_unit(gaps_float * gaps_float) - total * mean, 0.0)
+        squares = np.maximum(per_unit(gaps * gaps) - total * mean, 0.0)
         std = np.where(intervals >= 2, np.sqrt(squares / (intervals - 1)), np.nan)
         log_total = per_unit(log_gaps)
         log_mean = log_total / intervals
