@@ -26,7 +26,9 @@ __all__ = [
     "period_length",
     "period_start",
     "prepare_purchases",
+    "rounded_period_start",
     "to_period",
+    "whole_period_start",
 ]
 
 #: Mean length of a Gregorian month in days, used to turn fractional months into dates.
@@ -160,6 +162,26 @@ def period_start(periods: NDArray[np.float64], time_unit: str) -> NDArray[np.dat
     )
     result[~finite] = np.datetime64("NaT")
     return result
+
+
+def rounded_period_start(periods: NDArray[np.float64], time_unit: str) -> NDArray[np.datetime64]:
+    """Start instant of the period each value rounds to (``np.rint``); NaN gives NaT.
+
+    The same as ``period_start(np.rint(periods), time_unit)``, without its checks for
+    fractional parts.
+    """
+    whole = np.rint(periods)
+    finite = np.isfinite(whole)
+    if finite.all():
+        return _whole_period_start(whole.astype(np.int64), time_unit)
+    result = _whole_period_start(np.where(finite, whole, 0.0).astype(np.int64), time_unit)
+    result[~finite] = np.datetime64("NaT")
+    return result
+
+
+def whole_period_start(periods: NDArray[np.int64], time_unit: str) -> NDArray[np.datetime64]:
+    """Start instant of whole period ordinals."""
+    return _whole_period_start(periods, time_unit)
 
 
 def _whole_period_start(periods: NDArray[np.int64], time_unit: str) -> NDArray[np.datetime64]:

@@ -43,13 +43,14 @@ from scipy.special import ndtri
 from retention.exceptions import ValidationError
 from retention.segmentation._common import (
     localise,
-    period_start,
     prepare_purchases,
     require_count,
     require_fraction,
     require_series,
+    rounded_period_start,
     sort_keys,
     sort_within_groups,
+    whole_period_start,
 )
 
 if TYPE_CHECKING:
@@ -217,13 +218,16 @@ def repurchase_cycles(
 
     def dates(periods: NDArray[np.float64]) -> pd.DatetimeIndex:
         # expected dates are whole periods: the period the purchase is expected in
-        return localise(period_start(np.rint(periods), unit), prepared.tz)
+        return localise(rounded_period_start(periods, unit), prepared.tz)
+
+    def purchase_dates(periods: NDArray[np.int64]) -> pd.DatetimeIndex:
+        return localise(whole_period_start(periods, unit), prepared.tz)
 
     columns: dict[str, object] = {
         "purchases": stats["purchases"],
         "intervals": stats["intervals"],
-        "first_purchase": dates(stats["first"].astype(np.float64)),
-        "last_purchase": dates(last),
+        "first_purchase": purchase_dates(stats["first"].astype(np.int64, copy=False)),
+        "last_purchase": purchase_dates(stats["last"].astype(np.int64, copy=False)),
         "median_interval": stats["median"],
         "mean_interval": stats["mean"],
         "std_interval": stats["std"],
