@@ -425,8 +425,14 @@ def sort_within_groups(
     if len(group_codes) and int(group_codes.max()) > (2**62) // span:
         order = np.lexsort((values, group_codes))
         return values[order]
+    keys = group_codes * span
+    keys += values
+    if len(group_codes) and (int(group_codes.max()) + 1) * span <= 2**32:
+        # uint32 keys: numpy's vectorised quicksort takes about half the time of int64
+        narrow = np.sort(keys.astype(np.uint32))
+        return (narrow % span).astype(np.int64)
     # the keys arrive grouped (ascending by group): timsort's runs make this near-linear
-    keys = np.sort(group_codes * span + values, kind="stable")
+    keys.sort(kind="stable")
     return keys % span
 
 
