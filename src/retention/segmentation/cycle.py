@@ -211,8 +211,9 @@ def repurchase_cycles(
 
     z = float(ndtri(0.5 + level / 2.0))
     cycle = np.exp(mu)
-    cycle_lower = np.exp(mu - z * spread)
-    cycle_upper = np.exp(mu + z * spread)
+    factor = np.exp(z * spread)  # exp(mu -/+ z spread) = cycle / factor, cycle * factor
+    cycle_lower = cycle / factor
+    cycle_upper = cycle * factor
     last = stats["last"].astype(np.float64)
     unit = prepared.time_unit
 
@@ -444,7 +445,7 @@ def _interval_statistics(
     last = (keys[starts + purchases - 1] % span).astype(np.int64) + low
     inside = ~new_unit[1:]
     # keys ascend strictly, so their differences are positive in either key type
-    gaps = np.diff(keys)[inside].astype(np.int64, copy=False)
+    gaps = np.subtract(keys[1:], keys[:-1], dtype=np.int64)[inside]
     intervals = purchases - 1
     gap_starts = starts - np.arange(n_units)
     with_gaps = intervals > 0
