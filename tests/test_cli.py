@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_pipeline_and_writes_every_table(tmp_path, capsys):
     assert "repeat buyers: 1,139 of 2,357" in out
     assert "rows read 6,919: accepted 6,919" in out
     assert "LL -9582.4" in out  # the published BG/NBD fit
+    assert "summary computed inside the database equals the in-memory one" in out
     for name in ("segments.csv", "forecast.csv", "kpi.csv", "cohorts.csv", "transactions.parquet"):
         assert (tmp_path / "demo" / name).exists(), name
     segments = pd.read_csv(tmp_path / "demo" / "segments.csv")
@@ -143,3 +144,43 @@ def test_ingest_command_writes_clean_rows_quarantine_and_report(tmp_path, capsys
     out = capsys.readouterr().out
     assert "quarantined missing_amount: 1" in out
     assert '"rows_read": 3' in (tmp_path / "report.json").read_text()
+
+
+def test_db_upgrade_creates_then_reports_the_schema(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    assert main(["db", "upgrade", url]) == 0
+    assert "created schema" in capsys.readouterr().out
+    assert main(["db", "upgrade", url]) == 0
+    assert "already at schema" in capsys.readouterr().out
+
+
+def test_db_upgrade_hides_the_password_in_errors(capsys):
+    status = main(["db", "upgrade", "postgresql://user:s3ntinel@127.0.0.1:1/nowhere"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "s3ntinel" not in err
+    assert err.startswith("error: postgresql://user:***@127.0.0.1:1/nowhere")
+
+
+def test_sec_03_csv_exports_neutralise_formulas_but_keep_numbers(tmp_path):
+    import csv  # noqa: PLC0415
+
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "customer_id,date,amount\n"
+        '"=HYPERLINK(""http://x"")",2024-01-01,10\n'
+        '"=HYPERLINK(""http://x"")",2024-01-05,-0\n'
+        "  @SUM(A1),2024-01-02,5\n"
+        "plain,2024-01-03,7\n"
+    )
+    out = tmp_path / "summary.csv"
+    assert main(["summary", str(source), "-o", str(out)]) == 0
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ids = [row["customer_id"] for row in rows]
+    assert "'  @SUM(A1)" in ids
+    assert '\'=HYPERLINK("http://x")' in ids
+    assert "plain" in ids
+    for row in rows:
+        assert not row["customer_id"].lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))
+        float(row["recency"])  # numbers stay numbers

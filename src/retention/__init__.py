@@ -44,6 +44,7 @@ from retention.models import (
     Segment,
     SegmentKind,
 )
+from retention.storage import MemoryStore, SqlStore, Store, open_store
 from retention.summary import rfm_summary
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "IngestReport",
     "IngestResult",
     "Item",
+    "MemoryStore",
     "MixedCurrencyError",
     "NaiveTimestampError",
     "NotFittedError",
@@ -75,7 +77,9 @@ __all__ = [
     "SchemaVersionError",
     "Segment",
     "SegmentKind",
+    "SqlStore",
     "StorageError",
+    "Store",
     "TransientDeliveryError",
     "ValidationError",
     "__version__",
@@ -84,5 +88,6 @@ __all__ = [
     "load_cdnow_sample",
     "normalize_email",
     "normalize_phone",
+    "open_store",
     "rfm_summary",
 ]

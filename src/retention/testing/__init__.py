@@ -3,7 +3,8 @@
 This package ships in the wheel for the tests of host applications and of
 ``retention`` itself.  It is never imported by ``import retention``; its
 :mod:`retention.testing.strategies` module needs ``hypothesis`` (the ``test``
-extra).
+extra), and so does :mod:`retention.testing.contracts`, the ``StoreContract`` suite every
+store passes.
 
 The ``make_*`` helpers build one valid object with fixed, clearly synthetic
 defaults; keyword arguments replace fields (through :func:`attrs.evolve`, so the
