@@ -13,6 +13,8 @@ from pandas.testing import assert_frame_equal
 
 from retention.exceptions import SchemaError, ValidationError
 from retention.segmentation import CYCLE_COLUMNS, repurchase_cycles
+from retention.segmentation import cycle as cycle_module
+from retention.segmentation._common import sort_within_groups
 
 
 def _frame(rows):
@@ -137,6 +139,16 @@ def test_matches_a_per_customer_reference(frame):
                 assert math.isnan(got[column]), column
             else:
                 assert got[column] == pytest.approx(expected, rel=1e-9, abs=1e-9), column
+
+
+@given(frame=transaction_frames())
+def test_wide_int64_keys_give_the_same_result_as_uint32_keys(frame):
+    # small logs sort uint32 keys; logs too big for them take the int64 path
+    narrow = repurchase_cycles(frame, as_of=AS_OF)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle_module, "_UINT32_KEYS", 0)
+        wide = repurchase_cycles(frame, as_of=AS_OF)
+    assert_frame_equal(narrow, wide)
 
 
 @given(frame=transaction_frames(), seed=st.integers(0, 2**32 - 1))
@@ -407,3 +419,13 @@ def test_median_and_mad_of_three_four_and_more_intervals(gaps, median, mad):
     cycles = repurchase_cycles(frame, as_of="2025-12-31")
     assert cycles.loc["x", "median_interval"] == median
     assert cycles.loc["x", "mad_interval"] == mad
+
+
+@pytest.mark.parametrize("group", [1, 2**31, 2**40])
+def test_sort_within_groups_with_narrow_and_wide_keys(group):
+    # small keys sort as uint32, keys past 2**32 as int64, huge ones through lexsort
+    groups = np.array([group, 0, group, 0, group], dtype=np.int64)
+    values = np.array([5, 9, 3, 2, 5], dtype=np.int64)
+    ordered = sort_within_groups(groups, values)
+    assert ordered.tolist() == [2, 9, 3, 5, 5]
+    assert ordered.dtype == np.int64

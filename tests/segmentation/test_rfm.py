@@ -72,6 +72,31 @@ def test_scores_equal_pandas_rank_max_pct(summary, bins):
     )
 
 
+@given(
+    values=st.lists(
+        st.sampled_from([-2.5, -0.0, 0.0, 0.1, 0.30000000000000004, 1e-300, 7.25, 1e12]),
+        min_size=1,
+        max_size=400,
+    ),
+    bins=st.integers(2, 20),
+)
+def test_edge_search_of_fractional_values_equals_pandas_rank_max_pct(values, bins):
+    # fractional values take the sort-and-place path, not the integer counting one
+    summary = pd.DataFrame(
+        {
+            "frequency": 0.0,
+            "recency": 0.0,
+            "T": 1.0,
+            "monetary_value": np.array(values) + 0.5,
+        },
+        index=pd.RangeIndex(len(values), name="customer_id"),
+    )
+    scores = rfm_scores(summary, bins=bins)
+    np.testing.assert_array_equal(
+        scores["m_score"], _pandas_scores(summary["monetary_value"], bins)
+    )
+
+
 @given(summary=summaries(max_size=15), bins=st.sampled_from([3, 5]))
 def test_scores_equal_sql_cume_dist(summary, bins):
     import duckdb  # noqa: PLC0415 - the duckdb extra; only this test needs it

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import numpy as np
@@ -26,7 +26,9 @@ __all__ = [
     "period_length",
     "period_start",
     "prepare_purchases",
+    "rounded_period_start",
     "to_period",
+    "whole_period_start",
 ]
 
 #: Mean length of a Gregorian month in days, used to turn fractional months into dates.
@@ -160,6 +162,26 @@ def period_start(periods: NDArray[np.float64], time_unit: str) -> NDArray[np.dat
     )
     result[~finite] = np.datetime64("NaT")
     return result
+
+
+def rounded_period_start(periods: NDArray[np.float64], time_unit: str) -> NDArray[np.datetime64]:
+    """Start instant of the period each value rounds to (``np.rint``); NaN gives NaT.
+
+    The same as ``period_start(np.rint(periods), time_unit)``, without its checks for
+    fractional parts.
+    """
+    whole = np.rint(periods)
+    finite = np.isfinite(whole)
+    if finite.all():
+        return _whole_period_start(whole.astype(np.int64), time_unit)
+    result = _whole_period_start(np.where(finite, whole, 0.0).astype(np.int64), time_unit)
+    result[~finite] = np.datetime64("NaT")
+    return result
+
+
+def whole_period_start(periods: NDArray[np.int64], time_unit: str) -> NDArray[np.datetime64]:
+    """Start instant of whole period ordinals."""
+    return _whole_period_start(periods, time_unit)
 
 
 def _whole_period_start(periods: NDArray[np.int64], time_unit: str) -> NDArray[np.datetime64]:
@@ -375,8 +397,11 @@ def grouped_median(
     return result
 
 
-def sort_keys(keys: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sort int64 keys, choosing the algorithm by how ordered they already are.
+_Integer = TypeVar("_Integer", np.int64, np.uint32)
+
+
+def sort_keys(keys: NDArray[_Integer]) -> NDArray[_Integer]:
+    """Sort int64 (or uint32) keys, choosing the algorithm by how ordered they already are.
 
     Logs exported by customer (or a summary's own order) are mostly ascending, where
     timsort (numpy's stable sort) runs in near-linear time; shuffled keys go to
@@ -400,8 +425,14 @@ def sort_within_groups(
     if len(group_codes) and int(group_codes.max()) > (2**62) // span:
         order = np.lexsort((values, group_codes))
         return values[order]
+    keys = group_codes * span
+    keys += values
+    if len(group_codes) and (int(group_codes.max()) + 1) * span <= 2**32:
+        # uint32 keys: numpy's vectorised quicksort takes about half the time of int64
+        narrow = np.sort(keys.astype(np.uint32))
+        return (narrow % span).astype(np.int64)
     # the keys arrive grouped (ascending by group): timsort's runs make this near-linear
-    keys = np.sort(group_codes * span + values, kind="stable")
+    keys.sort(kind="stable")
     return keys % span
 
 

@@ -43,13 +43,14 @@ from scipy.special import ndtri
 from retention.exceptions import ValidationError
 from retention.segmentation._common import (
     localise,
-    period_start,
     prepare_purchases,
     require_count,
     require_fraction,
     require_series,
+    rounded_period_start,
     sort_keys,
     sort_within_groups,
+    whole_period_start,
 )
 
 if TYPE_CHECKING:
@@ -210,20 +211,24 @@ def repurchase_cycles(
 
     z = float(ndtri(0.5 + level / 2.0))
     cycle = np.exp(mu)
-    cycle_lower = np.exp(mu - z * spread)
-    cycle_upper = np.exp(mu + z * spread)
+    factor = np.exp(z * spread)  # exp(mu -/+ z spread) = cycle / factor, cycle * factor
+    cycle_lower = cycle / factor
+    cycle_upper = cycle * factor
     last = stats["last"].astype(np.float64)
     unit = prepared.time_unit
 
     def dates(periods: NDArray[np.float64]) -> pd.DatetimeIndex:
         # expected dates are whole periods: the period the purchase is expected in
-        return localise(period_start(np.rint(periods), unit), prepared.tz)
+        return localise(rounded_period_start(periods, unit), prepared.tz)
+
+    def purchase_dates(periods: NDArray[np.int64]) -> pd.DatetimeIndex:
+        return localise(whole_period_start(periods, unit), prepared.tz)
 
     columns: dict[str, object] = {
         "purchases": stats["purchases"],
         "intervals": stats["intervals"],
-        "first_purchase": dates(stats["first"].astype(np.float64)),
-        "last_purchase": dates(last),
+        "first_purchase": purchase_dates(stats["first"].astype(np.int64, copy=False)),
+        "last_purchase": purchase_dates(stats["last"].astype(np.int64, copy=False)),
         "median_interval": stats["median"],
         "mean_interval": stats["mean"],
         "std_interval": stats["std"],
@@ -248,7 +253,8 @@ def repurchase_cycles(
         columns["peer_group"] = pd.Categorical.from_codes(
             np.where(peer_codes >= 0, peer_codes % n_labels, -1), categories=peer_labels
         )
-    result = pd.DataFrame(columns, index=units)
+    # every column is a fresh array: adopt them instead of consolidating (a 2-D copy)
+    result = pd.DataFrame(columns, index=units, copy=False)
     result.attrs = {
         "time_unit": prepared.time_unit,
         "as_of": prepared.as_of,
@@ -299,11 +305,22 @@ def _units(
 
 def _sorted_distinct_keys(
     unit_of_row: NDArray[np.int64], periods: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], int, int]:
-    """Sorted distinct keys ``unit * span + (period - low)`` with ``span`` and ``low``."""
+) -> tuple[NDArray[np.int64] | NDArray[np.uint32], int, int]:
+    """Sorted distinct keys ``unit * span + (period - low)`` with ``span`` and ``low``.
+
+    The keys are uint32 when every key fits (about 2.9 million customers over eight
+    years of days): sorting them takes well under half the time of int64 keys.
+    Callers cast what they derive from them to int64.
+    """
     low = int(periods.min())
     span = int(periods.max()) - low + 1
-    keys = sort_keys(unit_of_row * span + (periods - low))
+    wide = unit_of_row * span
+    wide += periods
+    wide -= low
+    n_units = int(unit_of_row.max()) + 1 if len(unit_of_row) else 0
+    keys: NDArray[np.int64] | NDArray[np.uint32]
+    keys = sort_keys(wide.astype(np.uint32)) if n_units * span <= _UINT32_KEYS else sort_keys(wide)
+    del wide
     distinct = np.empty(len(keys), dtype=bool)
     distinct[0] = True
     np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
@@ -315,7 +332,7 @@ def distinct_periods(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Distinct (unit, period) pairs sorted by unit then period (one int64 sort)."""
     keys, span, low = _sorted_distinct_keys(unit_of_row, periods)
-    unit, offset = np.divmod(keys, span)
+    unit, offset = np.divmod(keys.astype(np.int64, copy=False), span)
     return unit, offset + low
 
 
@@ -327,6 +344,7 @@ def intervals_of(
     return unit[1:][same_unit], (period[1:] - period[:-1])[same_unit]
 
 
+_UINT32_KEYS = 2**32  # (customer, period) keys below this sort as uint32
 _SORTED_FROM = 5  # units with 3 or 4 intervals use sorting networks instead of sorts
 
 
@@ -420,31 +438,37 @@ def _interval_statistics(
     new_unit = np.empty(len(keys), dtype=bool)
     new_unit[0] = True
     np.not_equal(unit[1:], unit[:-1], out=new_unit[1:])
+    del unit
     starts = np.flatnonzero(new_unit)
     purchases = np.diff(np.append(starts, len(keys)))
-    first = keys[starts] % span + low
-    last = keys[starts + purchases - 1] % span + low
+    first = (keys[starts] % span).astype(np.int64) + low
+    last = (keys[starts + purchases - 1] % span).astype(np.int64) + low
     inside = ~new_unit[1:]
-    gaps = np.diff(keys)[inside]
+    # keys ascend strictly, so their differences are positive in either key type
+    gaps = np.subtract(keys[1:], keys[:-1], dtype=np.int64)[inside]
     intervals = purchases - 1
     gap_starts = starts - np.arange(n_units)
     with_gaps = intervals > 0
     first_gap = gap_starts[with_gaps]
 
-    def per_unit(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    def per_unit(values: NDArray[np.float64] | NDArray[np.int64]) -> NDArray[np.float64]:
         # gaps are grouped by unit in order: one sequential reduceat, no scatter
         out = np.zeros(n_units)
         if len(values):
             out[with_gaps] = np.add.reduceat(values, first_gap)
         return out
 
-    gaps_float = gaps.astype(np.float64)
-    log_gaps = np.log(gaps_float)
+    # gaps are whole periods below span: look their logarithms up in a table of span
+    # entries (the same values np.log gives, without evaluating it for every gap)
+    log_table = np.zeros(span + 1)
+    np.log(np.arange(1, span + 1, dtype=np.float64), out=log_table[1:])
+    log_gaps = log_table.take(gaps)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # sums of integer gaps and of their squares are exact in float64 (< 2**53)
-        total = per_unit(gaps_float)
+        # the gaps of a unit add up to last - first; integer sums of squares are exact
+        # and so is their float64 value (< 2**53)
+        total = (last - first).astype(np.float64)
         mean = total / intervals
-        squares = np.maximum(per_unit(gaps_float * gaps_float) - total * mean, 0.0)
+        squares = np.maximum(per_unit(gaps * gaps) - total * mean, 0.0)
         std = np.where(intervals >= 2, np.sqrt(squares / (intervals - 1)), np.nan)
         log_total = per_unit(log_gaps)
         log_mean = log_total / intervals

@@ -173,6 +173,9 @@ def _validated_summary(summary: object) -> pd.DataFrame:
     return summary
 
 
+_COMPARED_EDGES = 16  # up to this many bins, values are compared with each edge in turn
+
+
 def _quantile_scores(values: NDArray[np.float64], bins: int) -> NDArray[np.int64]:
     """``ceil(bins * cume_dist)`` with ``cume_dist = #(v <= x) / n`` (rank method max)."""
     low = float(values.min())
@@ -185,15 +188,37 @@ def _quantile_scores(values: NDArray[np.float64], bins: int) -> NDArray[np.int64
             # count them directly, no sort at all
             at_most_value = np.cumsum(np.bincount(whole))
             return np.ceil(bins * (at_most_value[whole] / len(values))).astype(np.int64)
-    # hash to distinct values, sort only those, and count: cheaper than sorting every row
-    codes, uniques = pd.factorize(values)
-    order = np.argsort(uniques)
-    counts = np.bincount(codes, minlength=len(uniques))
-    at_most_unique = np.empty(len(uniques), dtype=np.int64)
-    at_most_unique[order] = np.cumsum(counts[order])
-    at_most = at_most_unique[codes]
-    scores: NDArray[np.int64] = np.ceil(bins * (at_most / len(values))).astype(np.int64)
+    # Any other values: the score only changes where the count crosses a bin edge, so
+    # find the bins - 1 edge values in one sort and place every value among them.
+    n = len(values)
+    ordered = np.sort(values)
+    edges = np.full(bins - 1, np.inf)
+    for score in range(1, bins):
+        at_most = _largest_count_scoring(score, n, bins)
+        if at_most < n:
+            # count(v <= x) > at_most exactly when x >= the (at_most + 1)-th smallest value
+            edges[score - 1] = ordered[at_most]
+    if bins > _COMPARED_EDGES:
+        placed: NDArray[np.int64] = 1 + np.searchsorted(edges, values, side="right")
+        return placed
+    scores = np.ones(n, dtype=np.int64)
+    for edge in edges:  # a few sequential comparisons beat a binary search per value
+        scores += values >= edge
     return scores
+
+
+def _largest_count_scoring(score: int, n: int, bins: int) -> int:
+    """Return the largest count ``c`` in 0..n with ``ceil(bins * (c / n)) <= score``.
+
+    The float formula is the one the counting path evaluates, so both paths agree
+    exactly, rounding included; it is non-decreasing in ``c``.
+    """
+    count = score * n // bins
+    while count < n and math.ceil(bins * ((count + 1) / n)) <= score:
+        count += 1
+    while count > 0 and math.ceil(bins * (count / n)) > score:
+        count -= 1
+    return count
 
 
 def _recency_values(summary: pd.DataFrame) -> NDArray[np.float64]:
