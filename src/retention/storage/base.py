@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import pandas as pd
 
@@ -330,7 +330,9 @@ class PurchaseStore(Protocol):
         transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
-        checkpoint: IngestCheckpoint | None = None,
+        checkpoint: IngestCheckpoint
+        | Callable[[PurchaseWriteResult], IngestCheckpoint]
+        | None = None,
         quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append ingested purchases in one transaction (RELIABILITY.md ING-01, ING-02).
@@ -345,7 +347,9 @@ class PurchaseStore(Protocol):
         ``duplicate_order_conflict``; ``"raise"`` raises DuplicateError and writes nothing;
         ``"update"`` overwrites and audits the old values. Customer ids are resolved through
         merge aliases; unknown customers get a stub card. ``checkpoint``, when given, is
-        saved in the same transaction, so a chunk and its checkpoint commit together; so are
+        saved in the same transaction, so a chunk and its checkpoint commit together (a
+        callable is given this batch's :class:`PurchaseWriteResult` inside the transaction
+        and returns the checkpoint, so its counts can include the store's outcome); so are
         ``quarantined`` rows (the chunk's rejects from ``retention.ingest``: columns
         ``reason`` and ``line``, optional ``order_id``, ``customer_id`` and ``details`` as
         JSON text without personal data), each stored once however often it is re-sent.

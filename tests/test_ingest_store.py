@@ -1,0 +1,215 @@
+"""Streaming ingest into a store, chunk by chunk and resumable (RELIABILITY.md SCL-01).
+
+A CSV of 3,000 records (repeats, a conflicting repeat, bad amounts, refunds whose parents
+lie in earlier chunks) is ingested in chunks of 500 into SQLite, DuckDB, PostgreSQL and
+the memory store; an interruption after the third committed chunk and a rerun must
+leave the same tables as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from retention.exceptions import ResumeMismatchError
+from retention.ingest import IngestResult, ingest
+from retention.storage import MemoryStore, Store, open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+ROWS = 3000
+CHUNK = 500
+COLUMNS = {
+    "customer_id_col": "customer",
+    "datetime_col": "paid_at",
+    "monetary_value_col": "total",
+    "order_id_col": "order",
+    "refund_of_col": "refund_of",
+    "currency": "EUR",
+    "max_bad_ratio": None,
+}
+
+
+def write_csv(path: Path, rows: int = ROWS) -> Path:
+    """Write the test file: one record per line, with repeats, rejects and refunds."""
+    lines = ["customer,order,paid_at,total,refund_of"]
+    start = pd.Timestamp("2024-01-01T00:00Z")
+    for i in range(1, rows + 1):
+        stamp = (start + pd.Timedelta(hours=i)).isoformat()
+        if i % 101 == 0:  # a refund of an order five lines up (often in an earlier chunk)
+            lines.append(f"c{(i - 5) % 300},r{i},{stamp},-1.00,o{i - 5}")
+        elif i % 97 == 0:  # an exact repeat of an order far up: deduplicated
+            j = i - 600
+            stamp_j = (start + pd.Timedelta(hours=j)).isoformat()
+            lines.append(f"c{j % 300},o{j},{stamp_j},{10 + j % 7}.50,")
+        elif i % 211 == 0:  # same order id, different amount: duplicate_order_conflict
+            j = i - 700
+            stamp_j = (start + pd.Timedelta(hours=j)).isoformat()
+            lines.append(f"c{j % 300},o{j},{stamp_j},999.99,")
+        elif i % 53 == 0:
+            lines.append(f"c{i % 300},o{i},{stamp},N/A,")
+        else:
+            lines.append(f"c{i % 300},o{i},{stamp},{10 + i % 7}.50,")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def table_contents(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The purchases and quarantine tables, without timestamps of the writes."""
+    purchases = store.purchases().sort_values("order_id").reset_index(drop=True)
+    quarantine = store.quarantined()[["reason", "line", "order_id", "details"]]
+    quarantine = quarantine.sort_values(["line", "reason"]).reset_index(drop=True)
+    return purchases, quarantine
+
+
+def cancel_after(chunks: int) -> Callable[[], bool]:
+    """A cancel token that stops the run once ``chunks`` chunks are committed."""
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] > chunks
+
+    return cancel
+
+
+@pytest.fixture(params=["memory", "sqlite", "duckdb", "postgresql"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Store]]:
+    """Open fresh stores of one backend by name (two names, two independent stores)."""
+    opened: list[Store] = []
+    cleanup: list[Callable[[], None]] = []
+    backend = request.param
+
+    def make(name: str) -> Store:
+        store: Store
+        if backend == "memory":
+            store = MemoryStore()
+        elif backend == "sqlite":
+            store = open_store(f"sqlite:///{tmp_path / name}.db", migrate=True)
+        elif backend == "duckdb":
+            store = open_store(f"duckdb:///{tmp_path / name}.duckdb", migrate=True)
+        else:
+            url = request.getfixturevalue("postgres_url")
+            engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+            schema = f"retention_scl_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+
+            def drop(engine: sa.Engine = engine, schema: str = schema) -> None:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+                engine.dispose()
+
+            cleanup.append(drop)
+            store = open_store(url, migrate=True, schema=schema)
+        opened.append(store)
+        return store
+
+    if backend == "postgresql":
+        request.node.add_marker(pytest.mark.postgres)
+    yield make
+    for store in opened:
+        store.close()
+    for step in cleanup:
+        step()
+
+
+def run(path: Path, store: Store, **options: Any) -> IngestResult:
+    return ingest(path, store=store, chunksize=CHUNK, **options | COLUMNS)
+
+
+def test_scl_01_interrupted_ingest_resumes_to_the_uninterrupted_tables(
+    tmp_path: Path, make_store: Callable[[str], Store]
+) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    reference = make_store("reference")
+    whole = run(path, reference)
+    assert whole.report.status == "complete"
+    assert whole.report.chunks == ROWS // CHUNK
+
+    store = make_store("resumed")
+    first = run(path, store, cancel=cancel_after(3))
+    assert first.report.status == "interrupted"
+    assert first.report.chunks == 3
+    assert first.report.rows_read == 3 * CHUNK
+    checkpoint = store.checkpoint(str(path.resolve()))
+    assert checkpoint is not None
+    assert checkpoint.chunks == 3
+    assert checkpoint.line == 3 * CHUNK + 2  # header on line 1, one record per line
+    assert checkpoint.byte_offset == len(
+        "".join(path.read_text().splitlines(keepends=True)[: 3 * CHUNK + 1]).encode()
+    )
+    second = run(path, store)
+    assert second.report.status == "complete"
+    assert any(note.startswith("resumed after chunk 3") for note in second.report.notes)
+
+    expected_purchases, expected_quarantine = table_contents(reference)
+    purchases, quarantine = table_contents(store)
+    pd.testing.assert_frame_equal(purchases, expected_purchases)
+    pd.testing.assert_frame_equal(quarantine, expected_quarantine)
+    assert second.report.to_dict() | {"notes": []} == whole.report.to_dict() | {"notes": []}
+
+    report = whole.report
+    assert report.rows_read == ROWS
+    assert report.rows_read == report.accepted + report.deduplicated + report.quarantined
+    assert report.accepted == len(expected_purchases)
+    assert report.quarantined == len(expected_quarantine)
+    assert whole.transactions.empty
+    assert whole.quarantine.empty
+
+
+def test_scl_01_store_ingest_matches_the_in_memory_ingest(
+    tmp_path: Path, make_store: Callable[[str], Store]
+) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    store = make_store("crm")
+    streamed = run(path, store).report
+    in_memory = ingest(path, chunksize=CHUNK, **COLUMNS)
+    stored = store.purchases()
+    assert sorted(stored["order_id"]) == sorted(in_memory.transactions["order_id"])
+    assert streamed.accepted == in_memory.report.accepted
+    assert streamed.deduplicated == in_memory.report.deduplicated
+    assert dict(streamed.quarantined_by_reason) == dict(in_memory.report.quarantined_by_reason)
+    assert streamed.refunds == in_memory.report.refunds
+    assert streamed.customers == in_memory.report.customers
+
+
+def test_scl_01_changed_file_raises_resume_mismatch(
+    tmp_path: Path, make_store: Callable[[str], Store]
+) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    store = make_store("crm")
+    run(path, store, cancel=cancel_after(2))
+    stored = len(store.purchases())
+    text = path.read_text(encoding="utf-8").replace("c1,o1,", "c9,o1,", 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ResumeMismatchError, match="changed since chunk 2"):
+        run(path, store)
+    assert len(store.purchases()) == stored  # nothing more was stored
+
+
+def test_scl_01_reingest_of_the_whole_file_stores_nothing_new(
+    tmp_path: Path, make_store: Callable[[str], Store]
+) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    store = make_store("crm")
+    first = run(path, store).report
+    before = table_contents(store)
+    again = run(path, store, resume=False).report
+    assert again.rows_read == ROWS
+    assert again.accepted == 0
+    assert again.customers == 0
+    assert again.deduplicated == first.accepted + first.deduplicated
+    assert again.quarantined == first.quarantined
+    after = table_contents(store)
+    pd.testing.assert_frame_equal(after[0], before[0])
+    pd.testing.assert_frame_equal(after[1], before[1])
+    resumed = run(path, store).report  # resuming a complete run reads nothing more
+    assert resumed.to_dict() | {"notes": []} == again.to_dict() | {"notes": []}
