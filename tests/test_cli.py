@@ -188,3 +188,27 @@ def test_scl_01_ingest_command_commits_to_a_store_and_resumes(tmp_path, capsys):
         store.close()
     assert main(["ingest", str(source), "--customer-id-col", "client"]) == 1
     assert "--output FILE or --store URL" in capsys.readouterr().err
+
+
+def test_sec_03_csv_exports_neutralise_formulas_but_keep_numbers(tmp_path):
+    import csv  # noqa: PLC0415
+
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "customer_id,date,amount\n"
+        '"=HYPERLINK(""http://x"")",2024-01-01,10\n'
+        '"=HYPERLINK(""http://x"")",2024-01-05,-0\n'
+        "  @SUM(A1),2024-01-02,5\n"
+        "plain,2024-01-03,7\n"
+    )
+    out = tmp_path / "summary.csv"
+    assert main(["summary", str(source), "-o", str(out)]) == 0
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ids = [row["customer_id"] for row in rows]
+    assert "'  @SUM(A1)" in ids
+    assert '\'=HYPERLINK("http://x")' in ids
+    assert "plain" in ids
+    for row in rows:
+        assert not row["customer_id"].lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))
+        float(row["recency"])  # numbers stay numbers

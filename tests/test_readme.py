@@ -11,8 +11,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_python_examples_in_the_readme_run():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     assert blocks
+    namespace: dict[str, object] = {}  # later blocks continue the first one
     for number, block in enumerate(blocks):
-        exec(compile(block, f"README.md block {number}", "exec"), {})  # noqa: S102
+        exec(compile(block, f"README.md block {number}", "exec"), namespace)  # noqa: S102
 
 
 def test_quick_start_has_the_two_commands():

@@ -265,7 +265,7 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
     frame = frame.copy()
     frame.attrs = {key: str(value) for key, value in frame.attrs.items()}  # JSON-safe metadata
     if suffix == ".csv":
-        frame.to_csv(path)
+        _neutralise_formulas(frame).to_csv(path)
     elif suffix == ".parquet":
         frame.to_parquet(path)
     else:
@@ -288,6 +288,32 @@ def _as_of(text: str | None) -> datetime:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(UTC)
     return stamp.to_pydatetime()
+
+
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix ``'`` to text cells a spreadsheet would run as a formula (OWASP CSV injection).
+
+    Numeric columns stay numbers: a negative amount is not text and is left alone.
+    """
+
+    def neutralised(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
+        if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+            return values
+        text = pd.Series(values, dtype="string")
+        risky = text.str.lstrip(" ").str.startswith(_FORMULA_TRIGGERS)
+        flags = risky.fillna(value=False).to_numpy(dtype=bool)
+        if not flags.any():
+            return values
+        return values.where(~flags, ("'" + text).to_numpy(dtype=object))
+
+    result = frame.copy()
+    for column in result.columns:
+        result[column] = neutralised(result[column])
+    result.index = neutralised(result.index)
+    return result
 
 
 def _text_or_none(value: object) -> str | None:
