@@ -8,21 +8,26 @@ leave the same tables as one uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+import retention
 from retention.exceptions import ResumeMismatchError
 from retention.ingest import IngestResult, ingest
 from retention.storage import MemoryStore, Store, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 ROWS = 3000
 CHUNK = 500
@@ -213,3 +218,81 @@ def test_scl_01_reingest_of_the_whole_file_stores_nothing_new(
     pd.testing.assert_frame_equal(after[1], before[1])
     resumed = run(path, store).report  # resuming a complete run reads nothing more
     assert resumed.to_dict() | {"notes": []} == again.to_dict() | {"notes": []}
+
+
+_KILLED_RUN = """
+import json, os, signal, sys
+from retention.ingest import ingest
+from retention.storage import open_store
+
+path, url, chunk, columns = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+store = open_store(url, migrate=True)
+
+def progress(done, total, stage):
+    if stage == "ingest" and done >= 3 * chunk:  # called after the third commit
+        os.kill(os.getpid(), signal.SIGKILL)
+
+ingest(path, store=store, chunksize=chunk, progress=progress, **columns)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "duckdb"])
+def test_scl_01_process_killed_after_chunk_3_resumes_to_the_uninterrupted_tables(
+    tmp_path: Path, backend: str
+) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    suffix = "db" if backend == "sqlite" else "duckdb"
+    url = f"{backend}:///{tmp_path / 'killed'}.{suffix}"
+    source_root = Path(retention.__file__).resolve().parents[1]
+    environment = os.environ | {"PYTHONPATH": str(source_root)}
+    completed = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(path), url, str(CHUNK), json.dumps(COLUMNS)],
+        env=environment,
+        capture_output=True,
+        check=False,
+        timeout=600,
+    )
+    assert completed.returncode == -signal.SIGKILL, completed.stderr.decode()
+    store = open_store(url, migrate=True)
+    reference = open_store(f"{backend}:///{tmp_path / 'reference'}.{suffix}", migrate=True)
+    try:
+        checkpoint = store.checkpoint(str(path.resolve()))
+        assert checkpoint is not None
+        assert checkpoint.chunks == 3
+        resumed = run(path, store).report
+        whole = run(path, reference).report
+        assert resumed.to_dict() | {"notes": []} == whole.to_dict() | {"notes": []}
+        expected_purchases, expected_quarantine = table_contents(reference)
+        purchases, quarantine = table_contents(store)
+        pd.testing.assert_frame_equal(purchases, expected_purchases)
+        pd.testing.assert_frame_equal(quarantine, expected_quarantine)
+    finally:
+        store.close()
+        reference.close()
+
+
+def test_scl_01_parquet_resumes_after_the_last_committed_row(tmp_path: Path) -> None:
+    text = pd.read_csv(
+        write_csv(tmp_path / "orders.csv"), dtype=str, keep_default_na=False
+    ).replace({"": None})
+    path = tmp_path / "orders.parquet"
+    text.to_parquet(path, row_group_size=700)
+    reference = MemoryStore()
+    whole = run(path, reference).report
+    store = open_store(f"sqlite:///{tmp_path / 'crm.db'}", migrate=True)
+    try:
+        first = run(path, store, cancel=cancel_after(3)).report
+        assert first.rows_read == 3 * CHUNK
+        checkpoint = store.checkpoint(str(path.resolve()))
+        assert checkpoint is not None
+        assert (checkpoint.byte_offset, checkpoint.line) == (3 * CHUNK, 3 * CHUNK + 1)
+        resumed = run(path, store).report
+        assert resumed.to_dict() | {"notes": []} == whole.to_dict() | {"notes": []}
+        assert table_contents(store)[0]["order_id"].tolist() == (
+            table_contents(reference)[0]["order_id"].tolist()
+        )
+        text.iloc[:10].to_parquet(path)
+        with pytest.raises(ResumeMismatchError):
+            run(path, store)
+    finally:
+        store.close()
