@@ -296,3 +296,49 @@ def test_scl_01_parquet_resumes_after_the_last_committed_row(tmp_path: Path) -> 
             run(path, store)
     finally:
         store.close()
+
+
+def test_scl_01_update_mode_counts_match_the_in_memory_ingest(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    store = MemoryStore()
+    streamed = run(path, store, on_conflict="update").report
+    in_memory = ingest(path, chunksize=CHUNK, on_conflict="update", **COLUMNS)
+    assert streamed.accepted == in_memory.report.accepted == len(store.purchases())
+    assert streamed.updated == in_memory.report.updated > 0
+    assert streamed.deduplicated == in_memory.report.deduplicated
+    stored = store.purchases().set_index("order_id")["amount_minor"].sort_index()
+    expected = in_memory.transactions.set_index("order_id")["amount_minor"].sort_index()
+    pd.testing.assert_series_equal(stored, expected, check_dtype=False)
+    changed = path.read_text(encoding="utf-8").replace(
+        "c2,o2,2024-01-01T02:00:00+00:00,12.50", "c2,o2,2024-01-01T02:00:00+00:00,13.50"
+    )
+    path.write_text(changed, encoding="utf-8")
+    again = run(path, store, on_conflict="update", resume=False).report
+    # every in-file conflict is replayed as two upserts (back to the first row, then the
+    # later one); o2's changed amount is one more
+    assert (again.accepted, again.updated) == (0, 2 * streamed.updated + 1)
+    assert again.rows_read == again.accepted + again.deduplicated + again.quarantined
+    assert store.purchases(order_ids=["o2"])["amount_minor"].tolist() == [1350]
+
+
+def test_scl_01_frame_into_a_store_commits_per_chunk_without_checkpoint() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer": ["a", "b", "a", "c"],
+            "order": ["1", "2", "1", "3"],
+            "paid_at": ["2024-01-01T00:00Z"] * 4,
+            "total": ["1.00", "2.00", "1.00", "x"],
+            "refund_of": [None, None, None, None],
+        }
+    )
+    store = MemoryStore()
+    report = ingest(frame, store=store, chunksize=2, **COLUMNS).report
+    assert (report.rows_read, report.accepted, report.deduplicated, report.quarantined) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    assert (report.chunks, report.customers) == (2, 2)
+    assert sorted(store.purchases()["order_id"]) == ["1", "2"]
+    assert store.quarantined()["reason"].tolist() == ["unparseable_amount"]
