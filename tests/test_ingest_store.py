@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import retention
 from retention.exceptions import ResumeMismatchError
@@ -342,3 +345,32 @@ def test_scl_01_frame_into_a_store_commits_per_chunk_without_checkpoint() -> Non
     assert (report.chunks, report.customers) == (2, 2)
     assert sorted(store.purchases()["order_id"]) == ["1", "2"]
     assert store.quarantined()["reason"].tolist() == ["unparseable_amount"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first_chunk=st.integers(min_value=40, max_value=400),
+    second_chunk=st.integers(min_value=40, max_value=400),
+    committed=st.integers(min_value=0, max_value=6),
+)
+def test_scl_01_report_identity_holds_for_any_interruption_and_chunking(
+    first_chunk: int, second_chunk: int, committed: int
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_csv(Path(directory) / "orders.csv", rows=600)
+        reference = MemoryStore()
+        whole = ingest(path, store=reference, chunksize=CHUNK, **COLUMNS).report
+        store = MemoryStore()
+        options = {"store": store, **COLUMNS}
+        first = ingest(path, chunksize=first_chunk, cancel=cancel_after(committed), **options)
+        interrupted = first.report
+        assert interrupted.rows_read == (
+            interrupted.accepted + interrupted.deduplicated + interrupted.quarantined
+        )
+        resumed = ingest(path, chunksize=second_chunk, **options).report
+        assert resumed.rows_read == resumed.accepted + resumed.deduplicated + resumed.quarantined
+        ignored = {"notes": [], "chunks": 0}
+        assert resumed.to_dict() | ignored == whole.to_dict() | ignored
+        assert resumed.accepted == len(store.purchases())
+        pd.testing.assert_frame_equal(table_contents(store)[0], table_contents(reference)[0])
+        pd.testing.assert_frame_equal(table_contents(store)[1], table_contents(reference)[1])
