@@ -175,9 +175,12 @@ class IngestCheckpoint:
         The file or stream being ingested (a path or a caller-chosen name).
     fingerprint
         A digest of the file's identity; a resume against another fingerprint is a
-        :class:`~retention.exceptions.ResumeMismatchError`.
+        :class:`~retention.exceptions.ResumeMismatchError`.  :func:`retention.ingest`
+        stores ``"sha256:<hex>"`` of the CSV bytes before ``byte_offset`` (so appending
+        to the file keeps it valid) or of the whole Parquet file.
     byte_offset, line
-        Where the next chunk starts (bytes and 1-based physical line).
+        Where the next chunk starts (bytes and 1-based physical line; for Parquet, rows
+        read and the next row's number).
     chunks
         How many chunks are committed.
     counts
