@@ -374,3 +374,14 @@ def test_scl_01_report_identity_holds_for_any_interruption_and_chunking(
         assert resumed.accepted == len(store.purchases())
         pd.testing.assert_frame_equal(table_contents(store)[0], table_contents(reference)[0])
         pd.testing.assert_frame_equal(table_contents(store)[1], table_contents(reference)[1])
+
+
+def test_scl_01_rows_appended_after_the_checkpoint_are_picked_up(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv")
+    store = MemoryStore()
+    run(path, store, cancel=cancel_after(2))
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("c7,extra-1,2024-06-01T00:00:00+00:00,3.00,\n")
+    report = run(path, store).report
+    assert report.rows_read == ROWS + 1
+    assert store.purchases(order_ids=["extra-1"])["amount_minor"].tolist() == [300]
