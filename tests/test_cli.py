@@ -8,6 +8,7 @@ import pytest
 
 from retention import load_cdnow_sample
 from retention.cli import main
+from retention.storage import open_store
 
 
 def test_demo_runs_the_whole_pipeline_and_writes_every_table(tmp_path, capsys):
@@ -160,6 +161,33 @@ def test_db_upgrade_hides_the_password_in_errors(capsys):
     err = capsys.readouterr().err
     assert "s3ntinel" not in err
     assert err.startswith("error: postgresql://user:***@127.0.0.1:1/nowhere")
+
+
+def test_scl_01_ingest_command_commits_to_a_store_and_resumes(tmp_path, capsys):
+    source = tmp_path / "tx.csv"
+    source.write_text(
+        "client,order,paid_at,total\n"
+        "00123,A-1,2024-01-01T10:00:00Z,10.50\n"
+        "00123,A-2,2024-01-03T10:00:00Z,\n"
+        "00124,A-3,2024-01-04T10:00:00Z,5\n"
+    )
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    options = ["--customer-id-col", "client", "--order-id-col", "order", "--datetime-col"]
+    options += ["paid_at", "--monetary-value-col", "total", "--currency", "EUR"]
+    options += ["--max-bad-ratio", "1", "--chunksize", "2", "--store", url]
+    assert main(["ingest", str(source), *options]) == 0
+    assert "rows read 3: accepted 2, deduplicated 0, quarantined 1" in capsys.readouterr().out
+    assert main(["ingest", str(source), *options, "--no-resume"]) == 0
+    assert "rows read 3: accepted 0, deduplicated 2, quarantined 1" in capsys.readouterr().out
+
+    store = open_store(url)
+    try:
+        assert store.purchases()["order_id"].tolist() == ["A-1", "A-3"]
+        assert store.quarantined()["reason"].tolist() == ["missing_amount"]
+    finally:
+        store.close()
+    assert main(["ingest", str(source), "--customer-id-col", "client"]) == 1
+    assert "--output FILE or --store URL" in capsys.readouterr().err
 
 
 def test_sec_03_csv_exports_neutralise_formulas_but_keep_numbers(tmp_path):

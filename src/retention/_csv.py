@@ -59,6 +59,10 @@ class RawChunk:
     frame: pd.DataFrame
     lines: NDArray[np.int64]
     rejected: tuple[RejectedRecord, ...] = ()
+    #: Byte offset just past the chunk's last record (where the next chunk starts).
+    end_offset: int = -1
+    #: Physical line on which the byte after the chunk's last record lies.
+    next_line: int = 0
 
 
 @attrs.frozen(eq=False)
@@ -72,6 +76,8 @@ class _Records:
     fields: NDArray[np.int64]
     blank: NDArray[np.bool_]
     unterminated: bool
+    #: File offset of ``buffer[0]``.
+    base: int = 0
 
 
 def _significant_quotes(data: NDArray[np.uint8], separator: int) -> NDArray[np.intp]:
@@ -162,6 +168,8 @@ class CsvReader:
         columns: Sequence[str] | None = None,
         encoding: str = "utf-8",
         block_size: int = BLOCK_SIZE,
+        start_offset: int = 0,
+        start_line: int = 1,
     ) -> None:
         self.path = path
         self.sep = sep
@@ -173,29 +181,35 @@ class CsvReader:
         self.header: list[str] = []
         self._header_line = 0
         self._started = False
+        self.start_offset = start_offset
+        self.start_line = start_line
 
     # -- reading ------------------------------------------------------------------------
 
-    def _record_blocks(self) -> Iterator[_Records]:
+    def _record_blocks(self, *, offset: int = 0, line: int = 1) -> Iterator[_Records]:
         separator = self.sep.encode("utf-8")[0]
         carry = b""
-        first_line = 1
-        first = True
+        first_line = line
+        first = offset == 0
+        base = offset
         with self.path.open("rb") as handle:
+            handle.seek(offset)
             while True:
                 block = handle.read(self.block_size)
                 final = not block
                 buffer = carry + block
                 if first:
                     first = False
-                    if self._utf8:
+                    if self._utf8 and buffer.startswith(_BOM):
                         buffer = buffer.removeprefix(_BOM)
+                        base += len(_BOM)
                 records, consumed = _scan(
                     buffer, separator=separator, first_line=first_line, final=final
                 )
                 if len(records.starts):
-                    yield records
+                    yield attrs.evolve(records, base=base)
                 first_line += buffer.count(b"\n", 0, consumed)
+                base += consumed
                 carry = buffer[consumed:]
                 if len(carry) > MAX_RECORD_BYTES:
                     msg = (
@@ -244,7 +258,8 @@ class CsvReader:
             self.read_header()
         pending: list[tuple[_Records, int, int]] = []
         pending_count = 0
-        for records in self._record_blocks():
+        blocks = self._record_blocks(offset=self.start_offset, line=self.start_line)
+        for records in blocks:
             keep = records.lines > self._header_line
             indices = np.flatnonzero(keep & ~records.blank)
             if not len(indices):
@@ -316,7 +331,15 @@ class CsvReader:
                 detail = "a quoted field is never closed; the rest of the file is one record"
             rejected.append(RejectedRecord(int(line[index]), reason, detail, text))
         frame = self._parse(data, start[good], end[good])
-        return RawChunk(frame=frame, lines=line[good], rejected=tuple(rejected))
+        last, _, high = pieces[-1]
+        last_start, last_end = int(last.starts[high - 1]), int(last.ends[high - 1])
+        return RawChunk(
+            frame=frame,
+            lines=line[good],
+            rejected=tuple(rejected),
+            end_offset=last.base + last_end,
+            next_line=int(last.lines[high - 1]) + last.buffer.count(b"\n", last_start, last_end),
+        )
 
     def _undecodable(self, data: bytes, ends: NDArray[np.int64]) -> NDArray[np.bool_]:
         bad = np.zeros(len(ends), dtype=bool)

@@ -32,8 +32,8 @@ from retention.forecast import (
     customer_lifetime_value,
     evaluate_holdout,
 )
-from retention.ingest import IngestReport, ingest
-from retention.storage import SqlStore, open_store, upgrade_database
+from retention.ingest import IngestReport, IngestResult, ingest
+from retention.storage import SqlStore, Store, open_store, upgrade_database
 from retention.storage.pushdown import rfm_summary_sql
 from retention.summary import rfm_summary
 
@@ -134,8 +134,23 @@ def _add_ingest(commands: Any) -> None:  # noqa: ANN401 - argparse's private sub
     ingest.add_argument(
         "--as-of", help="rows later than this (+5 min) are future-dated; default: now"
     )
-    ingest.add_argument("--output", "-o", type=Path, required=True, help=_output_help())
-    ingest.add_argument("--quarantine", type=Path, help="write rejected rows here")
+    ingest.add_argument(
+        "--output", "-o", type=Path, help=_output_help() + " (not written with --store)"
+    )
+    ingest.add_argument(
+        "--store",
+        metavar="URL",
+        help="commit each chunk to this store (sqlite:///crm.db, postgresql://..., "
+        "duckdb:///crm.duckdb), resumably; migrates its schema",
+    )
+    ingest.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="with --store: read the file from its start instead of the last checkpoint",
+    )
+    ingest.add_argument(
+        "--quarantine", type=Path, help="write rejected rows here (the store keeps them)"
+    )
     ingest.add_argument("--report", type=Path, help="write the report here as JSON")
     ingest.add_argument("--progress", action="store_true", help="show a progress bar")
     ingest.set_defaults(handler=_run_ingest)
@@ -306,7 +321,30 @@ def _text_or_none(value: object) -> str | None:
 
 
 def _run_ingest(arguments: argparse.Namespace) -> int:
-    result = ingest(
+    if arguments.output is None and arguments.store is None:
+        msg = "retention ingest needs --output FILE or --store URL"
+        raise CommandError(msg)
+    store = None if arguments.store is None else open_store(arguments.store, migrate=True)
+    try:
+        result = _ingest_with(arguments, store)
+    finally:
+        if store is not None:
+            store.close()
+    if store is None:  # with --store the rows are in the store, not in the result
+        _write_table(result.transactions.set_index("customer_id"), arguments.output)
+        if arguments.quarantine is not None:
+            _write_table(result.quarantine.set_index("line"), arguments.quarantine)
+    if arguments.report is not None:
+        arguments.report.parent.mkdir(parents=True, exist_ok=True)
+        arguments.report.write_text(
+            json.dumps(result.report.to_dict(), indent=1, default=str), encoding="utf-8"
+        )
+    _say(_describe_report(result.report))
+    return 0
+
+
+def _ingest_with(arguments: argparse.Namespace, store: Store | None) -> IngestResult:
+    return ingest(
         arguments.input,
         customer_id_col=arguments.customer_id_col,
         datetime_col=arguments.datetime_col,
@@ -331,17 +369,9 @@ def _run_ingest(arguments: argparse.Namespace) -> int:
         chunksize=arguments.chunksize,
         as_of=_as_of(arguments.as_of),
         progress=arguments.progress,
+        store=store,
+        resume=not arguments.no_resume,
     )
-    _write_table(result.transactions.set_index("customer_id"), arguments.output)
-    if arguments.quarantine is not None:
-        _write_table(result.quarantine.set_index("line"), arguments.quarantine)
-    if arguments.report is not None:
-        arguments.report.parent.mkdir(parents=True, exist_ok=True)
-        arguments.report.write_text(
-            json.dumps(result.report.to_dict(), indent=1, default=str), encoding="utf-8"
-        )
-    _say(_describe_report(result.report))
-    return 0
 
 
 def _describe_report(report: IngestReport) -> str:

@@ -27,20 +27,24 @@ Chunks and stores
 Work happens per chunk (:class:`_Ingestor.process`), and everything a chunk needs from
 earlier chunks goes through two narrow seams: the index of accepted order ids (for
 duplicates) and the accepted rows (for refund parents).  Ingesting into a store
-(``store=``, a later addition) replaces both with store look-ups and commits each chunk's
-accepted and quarantined rows in one transaction, so memory stays bounded by the chunk
-size; returning frames, as now, holds the result in memory.
+(``store=``) replaces both with store look-ups (the store deduplicates order ids; refund
+parents are read back from it) and commits each chunk's accepted and quarantined rows
+with a checkpoint in one transaction, so memory stays bounded by the chunk size and an
+interrupted run resumes after its last committed chunk (:class:`_StoreSink`); returning
+frames holds the result in memory.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
+import json
 import zoneinfo
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 import attrs
 import numpy as np
@@ -64,6 +68,7 @@ from retention.exceptions import (
     IngestAbortedError,
     MixedCurrencyError,
     NaiveTimestampError,
+    ResumeMismatchError,
     SchemaError,
     ValidationError,
 )
@@ -73,6 +78,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from numpy.typing import NDArray
+
+    from retention.storage.base import (
+        IngestCheckpoint,
+        OnConflict,
+        PurchaseWriteResult,
+        Store,
+    )
 
 __all__ = [
     "DEFAULT_CHUNKSIZE",
@@ -348,12 +360,20 @@ def _frame_chunks(frame: pd.DataFrame, chunksize: int | None) -> Iterator[RawChu
         yield RawChunk(frame=part.reset_index(drop=True), lines=lines)
 
 
-def _parquet_chunks(path: Path, columns: list[str], chunksize: int) -> Iterator[RawChunk]:
+def _parquet_chunks(
+    path: Path, columns: list[str], chunksize: int, skip: int = 0
+) -> Iterator[RawChunk]:
     import pyarrow.parquet as pq  # noqa: PLC0415 - optional dependency
 
     handle = pq.ParquetFile(path)
     begin = 0
     for batch in handle.iter_batches(batch_size=chunksize, columns=columns):
+        if begin + batch.num_rows <= skip:
+            begin += batch.num_rows
+            continue
+        if begin < skip:
+            batch = batch.slice(skip - begin)  # noqa: PLW2901 - the part after the checkpoint
+            begin = skip
         part = batch.to_pandas()
         lines = np.arange(begin + 1, begin + len(part) + 1, dtype=np.int64)
         begin += len(part)
@@ -518,6 +538,7 @@ class _Ingestor:
     chunks: int = 0
     currencies: dict[str, int] = attrs.Factory(dict)
     timezone_decided: bool = False
+    prior_quarantined: int = 0
 
     # -- per chunk -----------------------------------------------------------------------
 
@@ -1134,7 +1155,7 @@ class _Ingestor:
         """Abort when the share of quarantined rows exceeds ``max_bad_ratio``."""
         if self.max_bad_ratio is None or not self.rows_read:
             return
-        quarantined = sum(len(frame) for frame in self.quarantined)
+        quarantined = self.prior_quarantined + sum(len(frame) for frame in self.quarantined)
         if quarantined / self.rows_read <= self.max_bad_ratio:
             return
         counts = Counter[str]()
@@ -1202,13 +1223,32 @@ class _Ingestor:
             transactions=transactions, quarantine=quarantine, report=report, replaced=replaced
         )
 
-    def _resolve_refunds(self, transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Check each refund against its parent order; quarantine the ones that fail."""
+    def _resolve_refunds(
+        self,
+        transactions: pd.DataFrame,
+        *,
+        stored_parents: pd.DataFrame | None = None,
+        refunded_before: pd.Series | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Check each refund against its parent order; quarantine the ones that fail.
+
+        ``stored_parents`` (purchases already in a store) and ``refunded_before`` (parent
+        order id -> minor units refunded by stored refunds) extend the input when
+        ingesting into a store chunk by chunk.
+        """
         is_refund = (transactions["kind"] == "refund").to_numpy(dtype=bool)
         if not is_refund.any():
             return transactions, _empty_quarantine()
         refunds = transactions[is_refund].sort_values("line", kind="stable")
         purchases = transactions[~is_refund]
+        if stored_parents is not None and len(stored_parents):
+            purchases = pd.concat(
+                [
+                    stored_parents[["order_id", "customer_id", "currency", "amount_minor"]],
+                    purchases,
+                ],
+                ignore_index=True,
+            )
         parents = purchases.drop_duplicates("order_id").set_index("order_id")
         amount_col = "original_amount_minor" if self.converter is not None else "amount_minor"
         currency_col = "original_currency" if self.converter is not None else "currency"
@@ -1245,6 +1285,9 @@ class _Ingestor:
             .cumsum()
             .to_numpy()
         )
+        if refunded_before is not None and len(refunded_before):
+            prior = parent_ids.map(refunded_before).to_numpy(dtype=np.float64)
+            refunded = refunded + np.where(np.isnan(prior), 0, prior).astype(np.int64)
         exceeds = open_rows & (refunded > parent_amount)
         reasons[exceeds] = "refund_exceeds_parent"
         details[exceeds] = "the refunds of this order would exceed the order's amount"
@@ -1441,6 +1484,8 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     progress: bool | Callable[[int, int | None, str], object] = False,
     cancel: Callable[[], bool] | None = None,
     converter: CurrencyConverter | None = None,
+    store: Store | None = None,
+    resume: bool = True,
 ) -> IngestResult:
     """Validate and normalise a purchase history; quarantine what is wrong.
 
@@ -1528,6 +1573,27 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         :class:`~retention.exceptions.MixedCurrencyError`; with it, ``amount_minor`` and
         ``currency`` hold converted values and ``original_amount_minor`` and
         ``original_currency`` the values as read.
+    store
+        A :class:`~retention.storage.Store` to ingest into (RELIABILITY.md SCL-01).  Each
+        chunk is validated and committed in its own transaction together with its
+        rejects and, for a file, a checkpoint (a SHA-256 digest of the bytes read so far
+        -- of the whole file for Parquet --, the byte offset -- the row offset for
+        Parquet -- and the physical line where the next chunk starts).  Order ids already
+        stored are deduplicated (or conflicts quarantined, per ``on_conflict``) by the
+        store, and refunds are matched with parents stored earlier, in an earlier chunk
+        or in the same chunk; unlike an in-memory ingest, a refund whose parent comes in a
+        later chunk is ``refund_parent_unknown``.  Only one chunk is held in memory: the
+        returned ``transactions``, ``quarantine`` and ``replaced`` are **empty** (read the
+        rows back with ``store.purchases()`` and ``store.quarantined()``); the report
+        counts the stored rows (``accepted``), the rows the store already held or that
+        repeated an earlier row (``deduplicated``) and the rejects, and ``customers``
+        counts customers created by this ingest.  Not combinable with ``converter``.
+    resume
+        With ``store``: continue after the last committed chunk of this file (found by
+        its resolved path) when a checkpoint exists; the report then covers the whole
+        file, earlier runs included.  A file whose committed part changed raises
+        :class:`~retention.exceptions.ResumeMismatchError`.  ``resume=False`` reads the
+        file from its start (a re-ingest; stored orders are deduplicated).
 
     Returns
     -------
@@ -1555,6 +1621,8 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         Too many bad rows (see ``max_bad_ratio``).
     ValidationError
         An option is invalid.
+    ResumeMismatchError
+        With ``store`` and ``resume``: the file changed since its checkpoint.
 
     Examples
     --------
@@ -1609,9 +1677,19 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         "category_col": category_col,
     }
     needed = list(dict.fromkeys(name for name in wanted.values() if name is not None))
+    if store is not None and converter is not None:
+        msg = (
+            "converter= cannot be combined with store=: stores keep amounts in one currency "
+            "and refunds are checked in the original one; convert before ingesting, or "
+            "ingest without store= and pass result.transactions to store.add_purchases"
+        )
+        raise ValidationError(msg)
     file_name: str | None
     total: int | None
     chunks: Iterator[RawChunk]
+    reader: CsvReader | None = None
+    path: Path | None = None
+    parquet = False
     given: object = source
     if isinstance(given, pd.DataFrame):
         require_columns(given, frame_name="transactions", **wanted)
@@ -1624,7 +1702,8 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
             msg = f"{path} does not exist or is not a file"
             raise ValidationError(msg)
         file_name = path.name
-        if path.suffix.lower() in {".parquet", ".pq"}:
+        parquet = path.suffix.lower() in {".parquet", ".pq"}
+        if parquet:
             schema, total = _parquet_schema(path)
             require_columns(schema, frame_name=file_name, **wanted)
             chunks = _parquet_chunks(path, needed, chunksize or DEFAULT_CHUNKSIZE)
@@ -1691,6 +1770,27 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         notes.append("as_of not given: future-date check skipped")
     if order_id_col is None:
         notes.append("order_id_col not given: nothing deduplicated, order_id is 'L<line>'")
+    sink: _StoreSink | None = None
+    if store is not None:
+        sink = _StoreSink(
+            store=store,
+            state=state,
+            on_conflict=on_conflict,
+            key=None if path is None else str(path.resolve()),
+            path=path,
+            parquet=parquet,
+        )
+        resumed = sink.start(resume=resume)
+        if resumed is not None:
+            notes.append(
+                f"resumed after chunk {resumed.chunks} (next line {resumed.line}); "
+                "the counts cover the whole file"
+            )
+            if reader is not None:
+                reader.start_offset, reader.start_line = resumed.byte_offset, resumed.line
+            elif parquet and path is not None:
+                size = chunksize or DEFAULT_CHUNKSIZE
+                chunks = _parquet_chunks(path, needed, size, skip=resumed.byte_offset)
     report_progress, close = _progress_callback(progress, total)
     status = "complete"
     try:
@@ -1701,18 +1801,23 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
             checkpoint = _Checkpoint.take(state)
             try:
                 state.process(chunk)
+                state.check_storm()
+                if sink is not None:
+                    sink.commit(chunk, *checkpoint.counters[:3])
             except KeyboardInterrupt:
                 checkpoint.restore(state)
                 status = "interrupted"
                 break
-            state.check_storm()
             if report_progress is not None:
                 report_progress(state.rows_read, total, "ingest")
     finally:
         close()
     if status == "interrupted":
         notes.append("interrupted: rows after the last complete chunk were not read")
-    result = state.finish(status=status, notes=notes)
+    if sink is not None:
+        result = sink.finish(status=status, notes=notes)
+    else:
+        result = state.finish(status=status, notes=notes)
     if report_progress is not None:
         report_progress(state.rows_read, total, "done")
     return result
@@ -1746,3 +1851,275 @@ class _Checkpoint:
         del state.replaced_rows[replaced:]
         state.staged.clear()
         state.rows_read, state.deduplicated, state.updated, state.chunks = self.counters
+
+
+# -- ingesting into a store ------------------------------------------------------------------
+
+#: Running counts kept in a checkpoint (besides ``quarantined:<reason>`` entries).
+_COUNT_KEYS = (
+    "rows_read",
+    "accepted",
+    "deduplicated",
+    "quarantined",
+    "zero_value",
+    "refunds",
+    "customers",
+    "updated",
+)
+_HASH_BLOCK = 1 << 20
+
+
+def _file_digest(path: Path, end: int | None = None) -> tuple[Any, int]:
+    """Return a SHA-256 hasher fed with the first ``end`` bytes (all when ``None``)."""
+    hasher = hashlib.sha256()
+    done = 0
+    with path.open("rb") as handle:
+        while end is None or done < end:
+            want = _HASH_BLOCK if end is None else min(_HASH_BLOCK, end - done)
+            block = handle.read(want)
+            if not block:
+                break
+            hasher.update(block)
+            done += len(block)
+    return hasher, done
+
+
+def _store_rejects(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Return quarantined rows as a store keeps them: reason, line, JSON details, no raw text."""
+    columns = quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
+    files = quarantine["file"].astype(object).where(quarantine["file"].notna(), None)
+    details = [
+        json.dumps({"column": column, "file": file}, sort_keys=True)
+        for column, file in zip(columns, files, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "reason": quarantine["reason"].astype(str).to_numpy(dtype=object),
+            "line": quarantine["line"].astype("Int64"),
+            "details": details,
+        }
+    )
+
+
+@attrs.define
+class _StoreSink:
+    """Commits each chunk's rows, rejects and checkpoint to a store in one transaction."""
+
+    store: Store
+    state: _Ingestor
+    on_conflict: str
+    key: str | None
+    path: Path | None
+    parquet: bool
+    counts: dict[str, int] = attrs.Factory(lambda: dict.fromkeys(_COUNT_KEYS, 0))
+    chunks: int = 0
+    hasher: Any = None
+    hashed: int = 0
+    whole_digest: str = ""
+
+    # -- resuming -------------------------------------------------------------------------
+
+    def start(self, *, resume: bool) -> IngestCheckpoint | None:
+        """Load the checkpoint (when resuming) and check the file against it."""
+        if self.path is None or self.key is None:
+            return None
+        if self.parquet:
+            hasher, _ = _file_digest(self.path)
+            self.whole_digest = "sha256:" + hasher.hexdigest()
+        checkpoint = self.store.checkpoint(self.key) if resume else None
+        if checkpoint is None:
+            if not self.parquet:
+                self.hasher = hashlib.sha256()
+            return None
+        if self.parquet:
+            current = self.whole_digest
+        else:
+            self.hasher, self.hashed = _file_digest(self.path, checkpoint.byte_offset)
+            current = "sha256:" + self.hasher.hexdigest()
+            if self.hashed < checkpoint.byte_offset:
+                current = "truncated"
+        if current != checkpoint.fingerprint:
+            msg = (
+                f"{self.path.name} changed since chunk {checkpoint.chunks} was committed "
+                f"(up to line {checkpoint.line}); the rows stored so far came from another "
+                "version of it. Pass resume=False to ingest the file from its start (stored "
+                "orders are deduplicated), or restore the original file"
+            )
+            raise ResumeMismatchError(msg)
+        self._restore(checkpoint)
+        return checkpoint
+
+    def _restore(self, checkpoint: IngestCheckpoint) -> None:
+        for name in _COUNT_KEYS:
+            self.counts[name] = int(checkpoint.counts.get(name, 0))
+        for name, value in checkpoint.counts.items():
+            if name.startswith("quarantined:"):
+                self.counts[name] = int(value)
+        self.chunks = checkpoint.chunks
+        self.state.rows_read = self.counts["rows_read"]
+        self.state.prior_quarantined = self.counts["quarantined"]
+
+    # -- one chunk ------------------------------------------------------------------------
+
+    def commit(
+        self, chunk: RawChunk, rows_before: int, dedup_before: int, updated_before: int
+    ) -> None:
+        """Resolve the processed chunk against the store and commit it with its checkpoint."""
+        state = self.state
+        frame = state.accepted.pop()
+        superseded = state.superseded.pop()
+        state.replaced_by.pop()
+        transactions = frame[~superseded].reset_index(drop=True)
+        pieces = [part for part in state.quarantined if len(part)]
+        state.quarantined.clear()
+        state.replaced_rows.clear()
+        state.seen = _Seen()
+        stored_parents, refunded_before = self._refund_context(transactions)
+        transactions, refund_quarantine = state._resolve_refunds(  # noqa: SLF001 - same module
+            transactions, stored_parents=stored_parents, refunded_before=refunded_before
+        )
+        if len(refund_quarantine):
+            pieces.append(refund_quarantine)
+        quarantine = pd.concat(pieces, ignore_index=True) if pieces else _empty_quarantine()
+        ids = transactions["order_id"].to_numpy(dtype=object)
+        existing = self.store.purchases(order_ids=list(ids)) if len(ids) else None
+        is_new = (
+            ~transactions["order_id"].isin(existing["order_id"]).to_numpy(dtype=bool)
+            if existing is not None and len(existing)
+            else np.ones(len(transactions), dtype=bool)
+        )
+        new_rows = transactions[is_new]
+        new_customers = pd.unique(new_rows["customer_id"].to_numpy(dtype=object))
+        known = self.store.customers(list(new_customers)) if len(new_customers) else None
+        created = len(new_customers) - (0 if known is None else len(known))
+        purchase = (new_rows["kind"] == "purchase").to_numpy(dtype=bool)
+        delta = {
+            "rows_read": state.rows_read - rows_before,
+            "deduplicated": state.deduplicated - dedup_before,
+            "updated": state.updated - updated_before,
+            "zero_value": int((purchase & (new_rows["amount_minor"] == 0).to_numpy()).sum()),
+            "refunds": int((~purchase).sum()),
+            "customers": max(created, 0),
+        }
+        reasons = Counter(str(reason) for reason in quarantine["reason"])
+        after: dict[str, int] = {}
+        from retention.storage.base import IngestCheckpoint  # noqa: PLC0415 - no SQL import for plain ingests
+
+        def checkpoint_for(result: PurchaseWriteResult) -> IngestCheckpoint:
+            after.update(self._counts_after(delta, reasons, result))
+            return IngestCheckpoint(
+                source=self.key or "",
+                fingerprint=self._fingerprint(chunk),
+                byte_offset=self._offset(chunk, after),
+                line=self._line(chunk, after),
+                chunks=self.chunks + 1,
+                counts=dict(after),
+            )
+
+        result = self.store.add_purchases(
+            transactions,
+            on_conflict=cast("OnConflict", self.on_conflict),
+            checkpoint=checkpoint_for if self.key is not None else None,
+            quarantined=_store_rejects(quarantine) if len(quarantine) else None,
+        )
+        if not after:
+            after.update(self._counts_after(delta, reasons, result))
+        self.counts = after
+        self.chunks += 1
+        state.prior_quarantined = after["quarantined"]
+
+    def _refund_context(
+        self, transactions: pd.DataFrame
+    ) -> tuple[pd.DataFrame | None, pd.Series | None]:
+        refunds = transactions[(transactions["kind"] == "refund").to_numpy(dtype=bool)]
+        if not len(refunds):
+            return None, None
+        parent_ids = list(pd.unique(refunds["refund_of"].to_numpy(dtype=object)))
+        parents = self.store.purchases(order_ids=parent_ids)
+        parents = parents[(parents["kind"] == "purchase").to_numpy(dtype=bool)]
+        customers = list(pd.unique(refunds["customer_id"].to_numpy(dtype=object)))
+        history = self.store.purchases(customer_ids=customers)
+        earlier = history[
+            (history["kind"] == "refund").to_numpy(dtype=bool)
+            & history["refund_of"].isin(parent_ids).to_numpy(dtype=bool)
+            & ~history["order_id"].isin(refunds["order_id"]).to_numpy(dtype=bool)
+        ]
+        refunded = (
+            (-earlier["amount_minor"].astype(np.int64))
+            .groupby(earlier["refund_of"].to_numpy(dtype=object))
+            .sum()
+        )
+        return parents, refunded
+
+    def _counts_after(
+        self, delta: dict[str, int], reasons: Counter[str], result: PurchaseWriteResult
+    ) -> dict[str, int]:
+        after = dict(self.counts)
+        for name, value in delta.items():
+            after[name] += value
+        after["accepted"] += result.stored - result.updated
+        after["deduplicated"] += result.deduplicated + result.updated
+        after["updated"] += result.updated
+        conflicts = len(result.conflicts)
+        if conflicts:
+            reasons = reasons + Counter({"duplicate_order_conflict": conflicts})
+        after["quarantined"] += sum(reasons.values())
+        for reason, count in reasons.items():
+            after[f"quarantined:{reason}"] = after.get(f"quarantined:{reason}", 0) + count
+        return after
+
+    def _fingerprint(self, chunk: RawChunk) -> str:
+        if self.parquet:
+            return self.whole_digest
+        end = chunk.end_offset
+        if self.path is not None and end > self.hashed:
+            with self.path.open("rb") as handle:
+                handle.seek(self.hashed)
+                remaining = end - self.hashed
+                while remaining > 0:
+                    block = handle.read(min(_HASH_BLOCK, remaining))
+                    if not block:
+                        break
+                    self.hasher.update(block)
+                    remaining -= len(block)
+            self.hashed = end
+        return "sha256:" + str(self.hasher.hexdigest())
+
+    def _offset(self, chunk: RawChunk, after: dict[str, int]) -> int:
+        return after["rows_read"] if self.parquet else chunk.end_offset
+
+    def _line(self, chunk: RawChunk, after: dict[str, int]) -> int:
+        return after["rows_read"] + 1 if self.parquet else chunk.next_line
+
+    # -- the report -----------------------------------------------------------------------
+
+    def finish(self, *, status: str, notes: list[str]) -> IngestResult:
+        """Report on the whole file (all resumed runs together); the frames stay empty."""
+        counts = self.counts
+        by_reason = {
+            name.removeprefix("quarantined:"): value
+            for name, value in counts.items()
+            if name.startswith("quarantined:") and value
+        }
+        report = IngestReport(
+            rows_read=counts["rows_read"],
+            accepted=counts["accepted"],
+            deduplicated=counts["deduplicated"],
+            quarantined=counts["quarantined"],
+            quarantined_by_reason=by_reason,
+            zero_value=counts["zero_value"],
+            refunds=counts["refunds"],
+            customers=counts["customers"],
+            updated=counts["updated"],
+            chunks=self.chunks,
+            status="interrupted" if status == "interrupted" else "complete",
+            source=self.state.file or "DataFrame",
+            notes=tuple(notes),
+        )
+        empty = _empty_transactions(converted=False)
+        return IngestResult(
+            transactions=empty,
+            quarantine=_empty_quarantine(),
+            report=report,
+            replaced=empty.assign(replaced_by_line=pd.Series([], dtype=np.int64)),
+        )

@@ -26,7 +26,7 @@ from retention.models import CONSENT_COLUMNS as MODEL_CONSENT_COLUMNS
 from retention.models import TRANSACTION_COLUMNS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import pandas as pd
 
@@ -159,9 +159,12 @@ class IngestCheckpoint:
         The file or stream being ingested (a path or a caller-chosen name).
     fingerprint
         A digest of the file's identity; a resume against another fingerprint is a
-        :class:`~retention.exceptions.ResumeMismatchError`.
+        :class:`~retention.exceptions.ResumeMismatchError`.  :func:`retention.ingest`
+        stores ``"sha256:<hex>"`` of the CSV bytes before ``byte_offset`` (so appending
+        to the file keeps it valid) or of the whole Parquet file.
     byte_offset, line
-        Where the next chunk starts (bytes and 1-based physical line).
+        Where the next chunk starts (bytes and 1-based physical line; for Parquet, rows
+        read and the next row's number).
     chunks
         How many chunks are committed.
     counts
@@ -314,7 +317,9 @@ class PurchaseStore(Protocol):
         transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
-        checkpoint: IngestCheckpoint | None = None,
+        checkpoint: IngestCheckpoint
+        | Callable[[PurchaseWriteResult], IngestCheckpoint]
+        | None = None,
         quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append ingested purchases in one transaction (RELIABILITY.md ING-01, ING-02).
@@ -329,7 +334,9 @@ class PurchaseStore(Protocol):
         ``duplicate_order_conflict``; ``"raise"`` raises DuplicateError and writes nothing;
         ``"update"`` overwrites and audits the old values. Customer ids are resolved through
         merge aliases; unknown customers get a stub card. ``checkpoint``, when given, is
-        saved in the same transaction, so a chunk and its checkpoint commit together; so are
+        saved in the same transaction, so a chunk and its checkpoint commit together (a
+        callable is given this batch's :class:`PurchaseWriteResult` inside the transaction
+        and returns the checkpoint, so its counts can include the store's outcome); so are
         ``quarantined`` rows (the chunk's rejects from ``retention.ingest``: columns
         ``reason`` and ``line``, optional ``order_id``, ``customer_id`` and ``details`` as
         JSON text without personal data), each stored once however often it is re-sent.

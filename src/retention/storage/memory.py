@@ -30,7 +30,7 @@ from retention.storage.base import (
 from retention.storage.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime, timedelta
 
     from retention.models import Customer, Purchase, SegmentKind
@@ -319,7 +319,9 @@ class MemoryStore:
         transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
-        checkpoint: IngestCheckpoint | None = None,
+        checkpoint: IngestCheckpoint
+        | Callable[[PurchaseWriteResult], IngestCheckpoint]
+        | None = None,
         quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
@@ -358,14 +360,16 @@ class MemoryStore:
                 data["quarantine"].setdefault(
                     reject["quarantine_id"], {**reject, "created_at": now}
                 )
+            result = PurchaseWriteResult(
+                stored=len(outcome.new) + len(outcome.updates),
+                deduplicated=outcome.deduplicated,
+                conflicts=_rows.conflicts_frame(outcome.conflicts),
+                updated=len(outcome.updates),
+            )
             if checkpoint is not None:
-                data["checkpoints"][checkpoint.source] = _rows.checkpoint_row(checkpoint, now)
-        return PurchaseWriteResult(
-            stored=len(outcome.new) + len(outcome.updates),
-            deduplicated=outcome.deduplicated,
-            conflicts=_rows.conflicts_frame(outcome.conflicts),
-            updated=len(outcome.updates),
-        )
+                saved = checkpoint(result) if callable(checkpoint) else checkpoint
+                data["checkpoints"][saved.source] = _rows.checkpoint_row(saved, now)
+        return result
 
     def purchases(
         self,

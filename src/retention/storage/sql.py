@@ -46,7 +46,7 @@ from retention.storage.base import (
 from retention.storage.migrations import current_version, upgrade
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from datetime import datetime, timedelta
 
     from retention.models import Customer, Purchase, SegmentKind
@@ -608,7 +608,9 @@ class SqlStore:
         transactions: pd.DataFrame | Iterable[Purchase],
         *,
         on_conflict: OnConflict = "quarantine",
-        checkpoint: IngestCheckpoint | None = None,
+        checkpoint: IngestCheckpoint
+        | Callable[[PurchaseWriteResult], IngestCheckpoint]
+        | None = None,
         quarantined: pd.DataFrame | None = None,
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
@@ -651,14 +653,16 @@ class SqlStore:
                 fresh = [row for key, row in rows.items() if key not in present]
                 if fresh:
                     connection.execute(tables.quarantine.insert(), fresh)
+            result = PurchaseWriteResult(
+                stored=len(outcome.new) + len(outcome.updates),
+                deduplicated=outcome.deduplicated,
+                conflicts=_rows.conflicts_frame(outcome.conflicts),
+                updated=len(outcome.updates),
+            )
             if checkpoint is not None:
-                self._save_checkpoint(connection, checkpoint, now)
-        return PurchaseWriteResult(
-            stored=len(outcome.new) + len(outcome.updates),
-            deduplicated=outcome.deduplicated,
-            conflicts=_rows.conflicts_frame(outcome.conflicts),
-            updated=len(outcome.updates),
-        )
+                saved = checkpoint(result) if callable(checkpoint) else checkpoint
+                self._save_checkpoint(connection, saved, now)
+        return result
 
     def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
         self._insert(
