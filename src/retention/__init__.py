@@ -30,6 +30,7 @@ from retention.exceptions import (
     TransientDeliveryError,
     ValidationError,
 )
+from retention.history import PurchaseHistory, purchase_history
 from retention.ingest import IngestReport, IngestResult, ingest
 from retention.models import (
     ChannelKind,
@@ -69,6 +70,7 @@ __all__ = [
     "NotFoundError",
     "PermanentDeliveryError",
     "Purchase",
+    "PurchaseHistory",
     "PurchaseSource",
     "Purpose",
     "ResumeMismatchError",
@@ -89,5 +91,6 @@ __all__ = [
     "normalize_email",
     "normalize_phone",
     "open_store",
+    "purchase_history",
     "rfm_summary",
 ]

@@ -32,6 +32,7 @@ from retention.forecast import (
     customer_lifetime_value,
     evaluate_holdout,
 )
+from retention.history import purchase_history
 from retention.ingest import IngestReport, IngestResult, ingest
 from retention.storage import SqlStore, Store, open_store, upgrade_database
 from retention.storage.pushdown import rfm_summary_sql
@@ -456,20 +457,17 @@ def _segment_table(
     as_of: pd.Timestamp,
     bins: int,
 ) -> pd.DataFrame:
+    # one validation and one sort of the (customer, day) pairs for cycles and summary
+    history = purchase_history(
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        monetary_value_col=monetary_value_col,
+    )
     groups = segmentation.regularity(
-        transactions,
-        as_of=as_of,
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        monetary_value_col=monetary_value_col,
+        history, as_of=as_of, datetime_col=datetime_col, monetary_value_col=monetary_value_col
     )
-    summary = rfm_summary(
-        transactions,
-        observation_period_end=as_of,
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        monetary_value_col=monetary_value_col,
-    )
+    summary = rfm_summary(history, observation_period_end=as_of)
     rfm = segmentation.rfm_segments(summary, bins=bins)
     return groups.join(rfm, how="left")
 

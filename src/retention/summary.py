@@ -12,38 +12,38 @@
 * ``monetary_value`` is the mean of the per-period sums over the repeat periods (the
   first period is excluded), 0 for customers without a repeat purchase.
 
-The computation is vectorised: customer ids are factorised once, periods are integer
-ordinals, and one sort of the (customer, period) keys yields every figure with
-``reduceat``; no per-customer Python runs.
+The computation is vectorised: :func:`retention.purchase_history` factorises the customer
+ids once, cuts integer period ordinals and sorts the (customer, period) keys once; every
+figure then follows with ``reduceat``; no per-customer Python runs.  Pass a
+:class:`~retention.PurchaseHistory` instead of the frame to reuse that work.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
 
-from retention._validation import describe_ids, require_columns, require_time_unit
 from retention.exceptions import ValidationError
+from retention.history import (
+    PurchaseHistory,
+    check_history_options,
+    customer_starts,
+    period_of,
+    purchase_history,
+    select_periods,
+)
 
 if TYPE_CHECKING:
+    from datetime import date, datetime
+
     from numpy.typing import NDArray
 
 __all__ = ["SUMMARY_COLUMNS", "rfm_summary"]
 
 #: Columns of the summary frame, in order.
 SUMMARY_COLUMNS: Final = ("frequency", "recency", "T", "monetary_value")
-
-_NS_PER_HOUR: Final = 3_600_000_000_000
-_NS_PER_DAY: Final = 24 * _NS_PER_HOUR
-# 1970-01-01 was a Thursday; pandas' weekly periods (W-SUN) start on Monday 1969-12-29.
-_DAYS_FROM_MONDAY_TO_EPOCH: Final = 3
-
-
-def _is_ingest_result(value: object) -> bool:
-    return all(hasattr(value, name) for name in ("transactions", "quarantine", "report"))
 
 
 def rfm_summary(
@@ -53,30 +53,34 @@ def rfm_summary(
     datetime_col: str = "date",
     monetary_value_col: str | None = "amount",
     observation_period_end: datetime | date | str | pd.Timestamp | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     time_scaler: float = 1.0,
     include_first_transaction: bool = False,
     datetime_format: str | None = None,
     order_id_col: str | None = None,
     refund_of_col: str | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one row per customer.
 
     Parameters
     ----------
     transactions
-        One row per purchase, or an ``IngestResult`` from :func:`retention.ingest`
-        (then the canonical columns are used and refunds are netted automatically).
+        One row per purchase, an ``IngestResult`` from :func:`retention.ingest`
+        (then the canonical columns are used and refunds are netted automatically), or
+        a :class:`~retention.PurchaseHistory` (then the column, date-format and refund
+        options were given to :func:`~retention.purchase_history` and are ignored here).
     customer_id_col, datetime_col, monetary_value_col
-        Column names. ``monetary_value_col=None`` leaves out ``monetary_value``.
+        Column names. ``monetary_value_col=None`` leaves out ``monetary_value`` (as does
+        a history built without amounts).
     observation_period_end
         End of observation. Defaults to the latest purchase (as lifetimes does); the
         value used is recorded in ``result.attrs["observation_period_end"]``.
         Purchases in periods after it are left out and counted in
         ``result.attrs["rows_after_observation_period_end"]``.
     time_unit
-        Period purchases are aggregated to: ``"h"``, ``"D"``, ``"W"`` or ``"M"``.
+        Period purchases are aggregated to: ``"h"``, ``"D"`` (the default), ``"W"`` or
+        ``"M"``.  A history keeps the unit it was built with; another one is an error.
     time_scaler
         Divides recency and ``T``: ``time_unit="D", time_scaler=7`` gives weeks with
         daily aggregation, as in the BG/NBD and Pareto/NBD papers.
@@ -91,7 +95,7 @@ def rfm_summary(
         as purchases; a fully refunded order stops counting as a purchase.
     tz
         Zone in which an aware datetime column is cut into periods (default UTC).
-        A naive column is read as calendar time as it stands.
+        A naive column is read as calendar time as it stands.  A history keeps its zone.
 
     Returns
     -------
@@ -125,69 +129,38 @@ def rfm_summary(
     a                  1.0     10.0  30.0            20.0
     b                  0.0      0.0  26.0             0.0
     """
-    frame: pd.DataFrame
-    if _is_ingest_result(transactions):
-        frame = getattr(transactions, "transactions")  # noqa: B009 - an IngestResult
-        customer_id_col, datetime_col = "customer_id", "purchased_at"
-        monetary_value_col = "amount" if monetary_value_col is not None else None
-        order_id_col, refund_of_col = "order_id", "refund_of"
+    if isinstance(transactions, PurchaseHistory):
+        history = transactions
+        check_history_options(history, time_unit=time_unit, tz=tz)
+        if monetary_value_col is not None and history.amount is None:
+            monetary_value_col = None
     else:
-        require_columns(transactions, frame_name="transactions")
-        frame = cast("pd.DataFrame", transactions)
-    require_columns(
-        frame,
-        frame_name="transactions",
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        monetary_value_col=monetary_value_col,
-        order_id_col=order_id_col,
-        refund_of_col=refund_of_col,
-    )
-    if (order_id_col is None) != (refund_of_col is None):
-        msg = "pass both order_id_col and refund_of_col to net refunds, or neither"
-        raise ValidationError(msg)
-    unit = require_time_unit(time_unit)
-    scaler = _check_scaler(time_scaler)
-    if len(frame) == 0:
-        msg = "transactions is empty; a summary needs at least one purchase"
-        raise ValidationError(msg)
-
-    customers = _customer_ids(frame[customer_id_col], customer_id_col)
-    moments, naive = _instants(frame[datetime_col], datetime_col, datetime_format, tz)
-    amounts = (
-        None
-        if monetary_value_col is None
-        else _amounts(frame[monetary_value_col], frame, customer_id_col, monetary_value_col)
-    )
-    keep = np.ones(len(frame), dtype=bool)
-    if refund_of_col is not None and order_id_col is not None:
-        keep, amounts = _net_refunds(frame, order_id_col, refund_of_col, amounts)
-    elif amounts is not None and (amounts < 0).any():
-        bad = frame.loc[amounts < 0, customer_id_col].unique()
-        msg = (
-            f"{monetary_value_col} has negative amounts (customers {describe_ids(bad)}); "
-            "refunds must be linked to their order: pass order_id_col and refund_of_col, "
-            "or ingest the data with retention.ingest(..., refund_of_col=...)"
+        history = purchase_history(
+            transactions,
+            customer_id_col=customer_id_col,
+            datetime_col=datetime_col,
+            monetary_value_col=monetary_value_col,
+            time_unit="D" if time_unit is None else time_unit,
+            datetime_format=datetime_format,
+            order_id_col=order_id_col,
+            refund_of_col=refund_of_col,
+            tz="UTC" if tz is None else tz,
         )
-        raise ValidationError(msg)
-
-    periods = _period_ordinals(moments, unit)
-    end_moment = _observation_end(observation_period_end, moments, keep, naive=naive, tz=tz)
-    del moments
-    end_period = int(_period_ordinals(np.array([end_moment], dtype=np.int64), unit)[0])
-    inside = keep & (periods <= end_period)
-    rows_after = int((keep & ~inside).sum())
-    if not inside.any():
+    scaler = _check_scaler(time_scaler)
+    unit = history.time_unit
+    naive = history.tz is None
+    zone = history.tz or "UTC"
+    end_moment = _observation_end(observation_period_end, history, naive=naive, tz=zone)
+    end_period = period_of(end_moment, unit)
+    customer, period, amount, rows_after = select_periods(history, end_period)
+    if len(period) == 0:
         msg = "no purchase lies on or before observation_period_end; choose a later end"
         raise ValidationError(msg)
-    if not inside.all():  # copy only when something is left out
-        customers, periods = customers[inside], periods[inside]
-        amounts = None if amounts is None else amounts[inside]
-
     result = _summarise(
-        customers,
-        periods,
-        amounts,
+        history.customer_ids,
+        customer,
+        period,
+        amount if monetary_value_col is not None else None,
         end_period=end_period,
         scaler=scaler,
         include_first=include_first_transaction,
@@ -196,7 +169,7 @@ def rfm_summary(
         {
             "time_unit": unit,
             "time_scaler": scaler,
-            "observation_period_end": _as_timestamp(end_moment, naive=naive, tz=tz),
+            "observation_period_end": _as_timestamp(end_moment, naive=naive, tz=zone),
             "include_first_transaction": include_first_transaction,
             "rows_after_observation_period_end": rows_after,
         }
@@ -215,139 +188,16 @@ def _check_scaler(time_scaler: object) -> float:
     return scaler
 
 
-def _customer_ids(column: pd.Series, name: str) -> pd.Series:
-    missing = column.isna()
-    if missing.any():
-        rows = list(column.index[missing.to_numpy()])
-        msg = f"{name} is missing on rows {describe_ids(rows)}; every purchase needs a customer"
-        raise ValidationError(msg)
-    return column
-
-
-def _instants(
-    column: pd.Series, name: str, datetime_format: str | None, tz: str
-) -> tuple[NDArray[np.int64], bool]:
-    """Return nanoseconds since the epoch in local calendar time, and naive-ness."""
-    values = column
-    if not isinstance(values.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(
-        values.dtype
-    ):
-        values = _parse_dates(values, name, datetime_format)
-    if values.isna().any():
-        rows = list(values.index[values.isna().to_numpy()])
-        msg = f"{name} is missing or unparseable on rows {describe_ids(rows)}; fix or drop them"
-        raise ValidationError(msg)
-    naive = not isinstance(values.dtype, pd.DatetimeTZDtype)
-    if not naive:
-        values = values.dt.tz_convert(tz).dt.tz_localize(None)
-    return values.to_numpy(dtype="datetime64[ns]").view(np.int64), naive
-
-
-def _parse_dates(values: pd.Series, name: str, datetime_format: str | None) -> pd.Series:
-    sample = values.dropna()
-    has_tz = sample.map(
-        lambda value: isinstance(value, (datetime, pd.Timestamp)) and value.tzinfo is not None
-    )
-    if has_tz.any() and not has_tz.all():
-        msg = (
-            f"{name} mixes naive and time-zone-aware datetimes; make them all aware "
-            "(for example with tz_localize) or all naive"
-        )
-        raise ValidationError(msg)
-    try:
-        parsed = pd.to_datetime(values, format=datetime_format or "ISO8601", utc=bool(has_tz.any()))
-    except (ValueError, TypeError) as error:
-        msg = (
-            f"{name} holds values that are not dates ({error}); pass datetime_format=... "
-            "or convert the column with pandas.to_datetime first"
-        )
-        raise ValidationError(msg) from None
-    return pd.Series(parsed, index=values.index)
-
-
-def _amounts(
-    column: pd.Series, frame: pd.DataFrame, customer_id_col: str, name: str
-) -> NDArray[np.float64]:
-    try:
-        amounts = pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError):
-        msg = (
-            f"{name} holds values that are not numbers; clean it or ingest it with retention.ingest"
-        )
-        raise ValidationError(msg) from None
-    bad = ~np.isfinite(amounts)
-    if bad.any():
-        customers = frame.loc[bad, customer_id_col].unique()
-        msg = (
-            f"{name} is missing or not finite for customers {describe_ids(customers)}; "
-            "a missing amount is never read as 0 - fill or drop those rows first"
-        )
-        raise ValidationError(msg)
-    return amounts
-
-
-def _net_refunds(
-    frame: pd.DataFrame,
-    order_id_col: str,
-    refund_of_col: str,
-    amounts: NDArray[np.float64] | None,
-) -> tuple[NDArray[np.bool_], NDArray[np.float64] | None]:
-    """Fold refund rows into their parent orders; drop refunds and fully refunded orders."""
-    refund_of = frame[refund_of_col]
-    is_refund = refund_of.notna().to_numpy()
-    if not is_refund.any():
-        if amounts is not None and (amounts < 0).any():
-            msg = "negative amounts must be refunds that name their order in refund_of_col"
-            raise ValidationError(msg)
-        return ~is_refund, amounts
-    orders = frame[order_id_col].astype(str).to_numpy()
-    parents = refund_of[is_refund].astype(str).to_numpy()
-    position = pd.Index(orders[~is_refund]).get_indexer(pd.Index(parents))
-    if (position < 0).any():
-        unknown = parents[position < 0]
-        msg = (
-            f"refunds name orders that are not in the data ({describe_ids(unknown)}); "
-            "ingest with retention.ingest to quarantine them"
-        )
-        raise ValidationError(msg)
-    keep = ~is_refund
-    if amounts is None:
-        return keep, None
-    purchase_rows = np.flatnonzero(~is_refund)
-    refunded = np.zeros(len(purchase_rows))
-    np.add.at(refunded, position, amounts[is_refund])
-    netted = amounts.copy()
-    netted[purchase_rows] += refunded
-    fully = (refunded != 0) & (netted[purchase_rows] <= 0)
-    keep[purchase_rows[fully]] = False
-    return keep, netted
-
-
-def _period_ordinals(moments: NDArray[np.int64], unit: str) -> NDArray[np.int64]:
-    """Integer period numbers; differences of them are whole periods."""
-    if unit == "h":
-        return np.floor_divide(moments, _NS_PER_HOUR)
-    days = np.floor_divide(moments, _NS_PER_DAY)
-    if unit == "D":
-        return days
-    if unit == "W":
-        weeks: NDArray[np.int64] = np.floor_divide(days + _DAYS_FROM_MONDAY_TO_EPOCH, 7)
-        return weeks
-    months = moments.view("datetime64[ns]").astype("datetime64[M]")
-    return cast("NDArray[np.int64]", months.view(np.int64))
-
-
 def _observation_end(
     value: datetime | date | str | pd.Timestamp | None,
-    moments: NDArray[np.int64],
-    keep: NDArray[np.bool_],
+    history: PurchaseHistory,
     *,
     naive: bool,
     tz: str,
 ) -> int:
-    first = int(moments.min(where=keep, initial=np.iinfo(np.int64).max))
+    first = history.first_instant
     if value is None:
-        return int(moments.max(where=keep, initial=np.iinfo(np.int64).min))
+        return history.last_instant
     try:
         parsed: object = pd.Timestamp(value)
     except (ValueError, TypeError):
@@ -387,60 +237,37 @@ def _as_timestamp(moment: int, *, naive: bool, tz: str) -> pd.Timestamp:
 
 
 def _summarise(
-    customers: pd.Series,
-    periods: NDArray[np.int64],
-    amounts: NDArray[np.float64] | None,
+    customer_ids: pd.Index,
+    customer: NDArray[np.int64],
+    period: NDArray[np.int64],
+    amount: NDArray[np.float64] | None,
     *,
     end_period: int,
     scaler: float,
     include_first: bool,
 ) -> pd.DataFrame:
-    codes, uniques = pd.factorize(customers, sort=True)
-    low = int(periods.min())
-    span = int(periods.max()) - low + 1
-    # key = customer code * span + period offset: sorting it groups customers, then periods.
-    key = codes.astype(np.int64, copy=False)
-    key *= span
-    key += periods
-    key -= low
-    del codes
-    sorted_amounts: NDArray[np.float64] | None = None
-    if amounts is None:
-        key.sort()
-    else:
-        order = np.argsort(key, kind="stable" if len(key) < 2**16 else "quicksort")
-        key = key[order]
-        sorted_amounts = amounts[order]
-        del order
-    # One (customer, period) group starts wherever the sorted key changes.
-    change = np.empty(len(key), dtype=bool)
-    change[0] = True
-    np.not_equal(key[1:], key[:-1], out=change[1:])
-    group_start = np.flatnonzero(change)
-    del change
-    group_customer, group_period = np.divmod(key[group_start], span)
-    del key
-    # One customer starts wherever the group's customer changes.
-    customer_start = np.flatnonzero(np.r_[True, group_customer[1:] != group_customer[:-1]])
-    periods_bought = np.diff(np.r_[customer_start, len(group_start)])
-    first_period = group_period[customer_start]
-    last_period = np.maximum.reduceat(group_period, customer_start)
+    """Fold each customer's sorted (customer, period) pairs into the summary columns."""
+    customer_start = customer_starts(customer)
+    periods_bought = np.diff(np.append(customer_start, len(customer)))
+    first_period = period[customer_start]
+    last_period = period[customer_start + periods_bought - 1]
     frequency = periods_bought if include_first else periods_bought - 1
     columns: dict[str, NDArray[np.float64]] = {
         "frequency": frequency.astype(np.float64),
         "recency": (last_period - first_period) / scaler,
-        "T": (end_period - low - first_period) / scaler,
+        "T": (end_period - first_period) / scaler,
     }
-    if sorted_amounts is not None:
-        group_sum = np.add.reduceat(sorted_amounts, group_start)
-        del sorted_amounts
+    if amount is not None:
         if include_first:
             counted = periods_bought
+            total = np.add.reduceat(amount, customer_start)
         else:
             counted = periods_bought - 1
-            group_sum[customer_start] = 0.0  # the first period's spend is not a repeat
-        total = np.add.reduceat(group_sum, customer_start)
+            repeat = amount.copy()
+            repeat[customer_start] = 0.0  # the first period's spend is not a repeat
+            total = np.add.reduceat(repeat, customer_start)
         with np.errstate(invalid="ignore", divide="ignore"):
             columns["monetary_value"] = np.where(counted > 0, total / np.maximum(counted, 1), 0.0)
-    index = pd.Index(uniques, name="customer_id")
-    return pd.DataFrame(columns, index=index)
+    index = customer_ids.take(customer[customer_start])
+    index.name = "customer_id"
+    return pd.DataFrame(columns, index=index, copy=False)

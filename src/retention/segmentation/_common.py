@@ -84,7 +84,7 @@ def _as_naive_wall_clock(
     return values, None
 
 
-def _as_of_wall_clock(as_of: object, *, zone: str | None, column: str) -> pd.Timestamp:
+def as_of_wall_clock(as_of: object, *, zone: str | None, column: str) -> pd.Timestamp:
     """``as_of`` as a naive wall-clock timestamp in the analysis zone.
 
     A datetime must match the column (naive with naive, aware with aware); a plain
@@ -287,7 +287,7 @@ def prepare_purchases(  # noqa: C901, PLR0912, PLR0915 - one linear run of input
             f"datetime(s) (row positions {rows}); drop or fill those rows"
         )
         raise ValidationError(msg)
-    as_of_stamp = _as_of_wall_clock(as_of, zone=zone, column=datetime_col)
+    as_of_stamp = as_of_wall_clock(as_of, zone=zone, column=datetime_col)
     values = instants.to_numpy(dtype="datetime64[ns]")
     periods = to_period(values, time_unit)
     as_of_period = int(to_period(np.array([as_of_stamp.to_datetime64()]), time_unit)[0])

@@ -36,12 +36,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
 from retention.exceptions import ValidationError
+from retention.history import PurchaseHistory, check_history_options, period_of, select_periods
 from retention.segmentation._common import (
+    as_of_wall_clock,
     localise,
     prepare_purchases,
     require_count,
@@ -87,7 +90,7 @@ _MAD_TO_SD = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample estima
 
 
 def repurchase_cycles(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | PurchaseHistory,
     *,
     as_of: object,
     customer_id_col: str = "customer_id",
@@ -95,7 +98,7 @@ def repurchase_cycles(
     monetary_value_col: str | None = None,
     category_col: str | None = None,
     peer_groups: pd.Series | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     tz: str | None = None,
     interval_level: float = 0.8,
     min_peers: int = 30,
@@ -111,6 +114,11 @@ def repurchase_cycles(
         is (pass ``datetime_col="purchased_at"``), and so does an ``IngestResult`` (its
         canonical column names are then used): rows whose ``kind_col`` is not
         ``"purchase"`` or whose ``refund_of_col`` is set are refunds and are ignored.
+        Or a :class:`~retention.PurchaseHistory` from :func:`retention.purchase_history`,
+        the sorted (customer, period) pairs :func:`retention.rfm_summary` also takes:
+        the cycles then skip the validation and the sort.  A history nets refunds into
+        their orders (a fully refunded order is no purchase, and ``revenue`` is net); it
+        has no categories and keeps its ``time_unit`` and zone.
     as_of
         The analysis date: purchases in later periods are ignored and
         ``periods_since_last`` counts up to it.  A datetime follows the column (naive
@@ -119,8 +127,8 @@ def repurchase_cycles(
         Column names of the customer id and the purchase time.
     monetary_value_col
         Optional amount column; adds ``revenue``, the sum of purchase amounts up to
-        ``as_of`` (refund rows are left out, not netted: use ``rfm_summary`` for net
-        figures).
+        ``as_of`` (refund rows are left out, not netted: use ``rfm_summary`` or a
+        history for net figures).  With a history, any non-None value adds ``revenue``.
     category_col
         Optional product category: one cycle per (customer, category), and the category
         is the peer group of the shrinkage (a client buys coffee monthly and a machine
@@ -130,8 +138,8 @@ def repurchase_cycles(
         example an RFM segment or a region); the prior is estimated per label (crossed
         with the category).  Customers without a label use the population prior.
     time_unit
-        Period purchases are aggregated to: ``"h"``, ``"D"``, ``"W"`` (Monday weeks) or
-        ``"M"``.  Every interval statistic is in these periods.
+        Period purchases are aggregated to: ``"h"``, ``"D"`` (the default), ``"W"``
+        (Monday weeks) or ``"M"``.  Every interval statistic is in these periods.
     tz
         Zone aware datetimes are converted to before periods are cut (default UTC).
     interval_level
@@ -192,21 +200,34 @@ def repurchase_cycles(
     """
     level = require_fraction(interval_level, name="interval_level")
     min_peers = require_count(min_peers, name="min_peers", minimum=1)
-    prepared = prepare_purchases(
-        transactions,
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        monetary_value_col=monetary_value_col,
-        category_col=category_col,
-        kind_col=kind_col,
-        refund_of_col=refund_of_col,
-        as_of=as_of,
-        time_unit=time_unit,
-        tz=tz,
+    if isinstance(transactions, PurchaseHistory):
+        basis = _basis_of_history(
+            transactions,
+            as_of=as_of,
+            datetime_col=datetime_col,
+            monetary=monetary_value_col is not None,
+            category_col=category_col,
+            time_unit=time_unit,
+            tz=tz,
+        )
+    else:
+        prepared = prepare_purchases(
+            transactions,
+            customer_id_col=customer_id_col,
+            datetime_col=datetime_col,
+            monetary_value_col=monetary_value_col,
+            category_col=category_col,
+            kind_col=kind_col,
+            refund_of_col=refund_of_col,
+            as_of=as_of,
+            time_unit="D" if time_unit is None else time_unit,
+            tz=tz,
+        )
+        basis = _basis_of_frame(prepared, category_col)
+    stats = basis.stats
+    peer_codes, peer_labels = _peer_codes(
+        peer_groups, basis.customer_ids, basis.unit_customer, basis.unit_category
     )
-    units, unit_of_row, unit_customer, unit_category, categories = _units(prepared, category_col)
-    stats = _interval_statistics(unit_of_row, prepared.periods, len(units))
-    peer_codes, peer_labels = _peer_codes(peer_groups, prepared, unit_customer, unit_category)
     mu, spread, weight, priors = _shrink(stats, peer_codes, min_peers=min_peers)
 
     z = float(ndtri(0.5 + level / 2.0))
@@ -215,14 +236,14 @@ def repurchase_cycles(
     cycle_lower = cycle / factor
     cycle_upper = cycle * factor
     last = stats["last"].astype(np.float64)
-    unit = prepared.time_unit
+    unit = basis.time_unit
 
     def dates(periods: NDArray[np.float64]) -> pd.DatetimeIndex:
         # expected dates are whole periods: the period the purchase is expected in
-        return localise(rounded_period_start(periods, unit), prepared.tz)
+        return localise(rounded_period_start(periods, unit), basis.tz)
 
     def purchase_dates(periods: NDArray[np.int64]) -> pd.DatetimeIndex:
-        return localise(whole_period_start(periods, unit), prepared.tz)
+        return localise(whole_period_start(periods, unit), basis.tz)
 
     columns: dict[str, object] = {
         "purchases": stats["purchases"],
@@ -239,67 +260,149 @@ def repurchase_cycles(
         "cycle_lower": cycle_lower,
         "cycle_upper": cycle_upper,
         "shrinkage": weight,
-        "periods_since_last": prepared.as_of_period - stats["last"],
+        "periods_since_last": basis.as_of_period - stats["last"],
         "next_purchase": dates(last + cycle),
         "next_purchase_lower": dates(last + cycle_lower),
         "next_purchase_upper": dates(last + cycle_upper),
     }
-    if prepared.amounts is not None:
-        columns["revenue"] = np.bincount(
-            unit_of_row, weights=prepared.amounts, minlength=len(units)
-        )
+    if basis.revenue is not None:
+        columns["revenue"] = basis.revenue
     if peer_groups is not None:
         n_labels = max(len(peer_labels), 1)
         columns["peer_group"] = pd.Categorical.from_codes(
             np.where(peer_codes >= 0, peer_codes % n_labels, -1), categories=peer_labels
         )
     # every column is a fresh array: adopt them instead of consolidating (a 2-D copy)
-    result = pd.DataFrame(columns, index=units, copy=False)
+    result = pd.DataFrame(columns, index=basis.units, copy=False)
     result.attrs = {
-        "time_unit": prepared.time_unit,
-        "as_of": prepared.as_of,
+        "time_unit": basis.time_unit,
+        "as_of": basis.as_of,
         "interval_level": level,
         "priors": _describe_priors(
             priors,
             peer_labels=peer_labels,
-            categories=categories,
+            categories=basis.categories,
             by_peer=peer_groups is not None,
         ),
     }
     return result
 
 
-def _units(
-    prepared: PreparedPurchases, category_col: str | None
-) -> tuple[
-    pd.Index, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None, pd.Index | None
-]:
-    """Index of analysis units (customers, or customer x category) and each row's unit."""
+@attrs.frozen
+class _Basis:
+    """The analysis units of one call and the statistics of their intervals."""
+
+    units: pd.Index
+    customer_ids: pd.Index
+    """Customers the peer labels are aligned to; ``unit_customer`` points into it."""
+    unit_customer: NDArray[np.int64]
+    unit_category: NDArray[np.int64] | None
+    categories: pd.Index | None
+    stats: dict[str, NDArray[np.float64] | NDArray[np.int64]]
+    revenue: NDArray[np.float64] | None
+    as_of_period: int
+    as_of: pd.Timestamp
+    time_unit: str
+    tz: str | None
+
+
+def _basis_of_frame(prepared: PreparedPurchases, category_col: str | None) -> _Basis:
+    """Units (customers, or customer x category) of a validated transaction frame."""
     n_customers = len(prepared.customer_ids)
+    unit_category: NDArray[np.int64] | None = None
+    categories: pd.Index | None = None
     if category_col is None or prepared.categories is None:
         units = prepared.customer_ids.copy()
         units.name = "customer_id"  # like rfm_summary, whatever the column is called
-        customers = np.arange(n_customers, dtype=np.int64)
-        return units, prepared.customer_codes, customers, None, None
-    category_codes, category_values = pd.factorize(prepared.categories, sort=True)
-    n_categories = len(category_values)
-    keys = prepared.customer_codes * n_categories + category_codes
-    unique_keys, unit_of_row = np.unique(keys, return_inverse=True)
-    unit_customer = unique_keys // n_categories
-    unit_category = unique_keys % n_categories
-    units = pd.MultiIndex.from_arrays(
-        [
-            prepared.customer_ids.take(unit_customer),
-            pd.Index(category_values).take(unit_category),
-        ],
-        names=["customer_id", category_col],
+        unit_customer = np.arange(n_customers, dtype=np.int64)
+        unit_of_row = prepared.customer_codes
+    else:
+        category_codes, category_values = pd.factorize(prepared.categories, sort=True)
+        n_categories = len(category_values)
+        keys = prepared.customer_codes * n_categories + category_codes
+        unique_keys, inverse = np.unique(keys, return_inverse=True)
+        unit_of_row = inverse.astype(np.int64)
+        unit_customer = unique_keys // n_categories
+        unit_category = unique_keys % n_categories
+        categories = pd.Index(category_values)
+        units = pd.MultiIndex.from_arrays(
+            [prepared.customer_ids.take(unit_customer), categories.take(unit_category)],
+            names=["customer_id", category_col],
+        )
+    revenue: NDArray[np.float64] | None = None
+    if prepared.amounts is not None:
+        revenue = np.bincount(unit_of_row, weights=prepared.amounts, minlength=len(units)).astype(
+            np.float64, copy=False
+        )
+    return _Basis(
+        units=units,
+        customer_ids=prepared.customer_ids,
+        unit_customer=unit_customer,
+        unit_category=unit_category,
+        categories=categories,
+        stats=_interval_statistics(unit_of_row, prepared.periods),
+        revenue=revenue,
+        as_of_period=prepared.as_of_period,
+        as_of=prepared.as_of,
+        time_unit=prepared.time_unit,
+        tz=prepared.tz,
     )
-    return (
-        units,
-        unit_of_row.astype(np.int64),
-        unit_customer,
-        unit_category,
-        pd.Index(category_values),
+
+
+def _basis_of_history(
+    history: PurchaseHistory,
+    *,
+    as_of: object,
+    datetime_col: str,
+    monetary: bool,
+    category_col: str | None,
+    time_unit: str | None,
+    tz: str | None,
+) -> _Basis:
+    """Build the customer units of a :class:`~retention.PurchaseHistory` without re-sorting it."""
+    if category_col is not None:
+        msg = (
+            "a purchase history holds no categories; pass the transaction frame for "
+            "cycles per category"
+        )
+        raise ValidationError(msg)
+    check_history_options(history, time_unit=time_unit, tz=tz)
+    if monetary and history.amount is None:
+        msg = (
+            "the purchase history was built without amounts; build it with "
+            "monetary_value_col=... or leave monetary_value_col out"
+        )
+        raise ValidationError(msg)
+    stamp = as_of_wall_clock(as_of, zone=history.tz, column=datetime_col)
+    as_of_period = period_of(stamp.as_unit("ns").value, history.time_unit)
+    customer, period, amount, _ = select_periods(history, as_of_period)
+    if len(period) == 0:
+        msg = (
+            f"transactions has no purchase on or before as_of={stamp.isoformat()}; "
+            "pass a later as_of"
+        )
+        raise ValidationError(msg)
+    new_unit = np.empty(len(customer), dtype=bool)
+    new_unit[0] = True
+    np.not_equal(customer[1:], customer[:-1], out=new_unit[1:])
+    starts = np.flatnonzero(new_unit)
+    first = period[starts]
+    last = period[np.append(starts[1:], len(period)) - 1]
+    span = int((last - first).max()) + 1
+    units = history.customer_ids.take(customer[starts])
+    units.name = "customer_id"
+    return _Basis(
+        units=units,
+        customer_ids=units,
+        unit_customer=np.arange(len(units), dtype=np.int64),
+        unit_category=None,
+        categories=None,
+        stats=_run_statistics(period, new_unit, starts, first, last, span),
+        revenue=None if not monetary or amount is None else np.add.reduceat(amount, starts),
+        as_of_period=as_of_period,
+        as_of=stamp,
+        time_unit=history.time_unit,
+        tz=history.tz,
     )
 
 
@@ -426,7 +529,7 @@ def _median_and_mad(
 
 
 def _interval_statistics(
-    unit_of_row: NDArray[np.int64], periods: NDArray[np.int64], n_units: int
+    unit_of_row: NDArray[np.int64], periods: NDArray[np.int64]
 ) -> dict[str, NDArray[np.float64] | NDArray[np.int64]]:
     """Distinct purchase periods per unit and the statistics of their intervals.
 
@@ -440,12 +543,31 @@ def _interval_statistics(
     np.not_equal(unit[1:], unit[:-1], out=new_unit[1:])
     del unit
     starts = np.flatnonzero(new_unit)
-    purchases = np.diff(np.append(starts, len(keys)))
+    ends = np.append(starts[1:], len(keys)) - 1
     first = (keys[starts] % span).astype(np.int64) + low
-    last = (keys[starts + purchases - 1] % span).astype(np.int64) + low
+    last = (keys[ends] % span).astype(np.int64) + low
+    return _run_statistics(keys, new_unit, starts, first, last, span)
+
+
+def _run_statistics(  # noqa: PLR0917 - the parts of one sorted run layout
+    ordinals: NDArray[np.int64] | NDArray[np.uint32],
+    new_unit: NDArray[np.bool_],
+    starts: NDArray[np.int64],
+    first: NDArray[np.int64],
+    last: NDArray[np.int64],
+    span: int,
+) -> dict[str, NDArray[np.float64] | NDArray[np.int64]]:
+    """Interval statistics of runs of strictly ascending ordinals, one run per unit.
+
+    ``ordinals`` differ by the interval inside a run (packed keys or plain periods);
+    ``new_unit`` marks each run's start, ``starts`` lists them, ``first`` and ``last``
+    are each unit's first and last period, and every gap is below ``span``.
+    """
+    n_units = len(starts)
+    purchases = np.diff(np.append(starts, len(ordinals)))
     inside = ~new_unit[1:]
-    # keys ascend strictly, so their differences are positive in either key type
-    gaps = np.subtract(keys[1:], keys[:-1], dtype=np.int64)[inside]
+    # ordinals ascend strictly within a run, so the gaps are positive in either type
+    gaps = np.subtract(ordinals[1:], ordinals[:-1], dtype=np.int64)[inside]
     intervals = purchases - 1
     gap_starts = starts - np.arange(n_units)
     with_gaps = intervals > 0
@@ -490,7 +612,7 @@ def _interval_statistics(
 
 def _peer_codes(
     peer_groups: pd.Series | None,
-    prepared: PreparedPurchases,
+    customer_ids: pd.Index,
     unit_customer: NDArray[np.int64],
     unit_category: NDArray[np.int64] | None,
 ) -> tuple[NDArray[np.int64], pd.Index]:
@@ -503,7 +625,7 @@ def _peer_codes(
         if not peer_groups.index.is_unique:
             msg = "peer_groups has duplicate customer ids in its index; keep one label each"
             raise ValidationError(msg)
-        aligned = peer_groups.reindex(prepared.customer_ids)
+        aligned = peer_groups.reindex(customer_ids)
         codes, labels = pd.factorize(aligned, sort=True)
         label_codes = codes.astype(np.int64).take(unit_customer)
     if unit_category is None:

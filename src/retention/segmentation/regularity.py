@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from retention._validation import require_columns
 from retention.exceptions import ValidationError
 from retention.segmentation._common import require_count, require_positive
 from retention.segmentation.cycle import repurchase_cycles
+
+if TYPE_CHECKING:
+    from retention.history import PurchaseHistory
 
 __all__ = ["Regularity", "classify_regularity", "regularity"]
 
@@ -164,7 +168,7 @@ def classify_regularity(
 
 
 def regularity(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | PurchaseHistory,
     *,
     as_of: object,
     customer_id_col: str = "customer_id",
@@ -172,7 +176,7 @@ def regularity(
     monetary_value_col: str | None = None,
     category_col: str | None = None,
     peer_groups: pd.Series | None = None,
-    time_unit: str = "D",
+    time_unit: str | None = None,
     tz: str | None = None,
     min_intervals: int = 3,
     max_regular_dispersion: float = 0.5,
