@@ -201,7 +201,7 @@ def purchase_history(
         customers, moments = customers[keep], moments[keep]
         amounts = None if amounts is None else amounts[keep]
     first_instant, last_instant = int(moments.min()), int(moments.max())
-    periods = _period_ordinals(moments, unit)
+    periods = period_ordinals(moments, unit)
     del moments
     return _group(
         customers,
@@ -388,8 +388,12 @@ def _net_refunds(
     return keep, netted
 
 
-def _period_ordinals(moments: NDArray[np.int64], unit: str) -> NDArray[np.int64]:
-    """Integer period numbers; differences of them are whole periods."""
+def period_ordinals(moments: NDArray[np.int64], unit: str) -> NDArray[np.int64]:
+    """Period ordinals of wall-clock nanoseconds: hours, days, Monday weeks or months.
+
+    Counted from 1970; differences of them are whole periods.  The one definition of a
+    period that the summary, the cycles and the churn boundary share.
+    """
     if unit == "h":
         return np.floor_divide(moments, _NS_PER_HOUR)
     days = np.floor_divide(moments, _NS_PER_DAY)
@@ -423,7 +427,7 @@ def check_history_options(
 
 def period_of(moment: int, unit: str) -> int:
     """Period ordinal of one wall-clock instant (nanoseconds since 1970)."""
-    return int(_period_ordinals(np.array([moment], dtype=np.int64), unit)[0])
+    return int(period_ordinals(np.array([moment], dtype=np.int64), unit)[0])
 
 
 def select_periods(

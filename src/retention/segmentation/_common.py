@@ -16,6 +16,7 @@ import pandas as pd
 
 from retention._validation import require_columns, require_time_unit
 from retention.exceptions import ValidationError
+from retention.history import period_ordinals
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -125,15 +126,8 @@ def as_of_wall_clock(as_of: object, *, zone: str | None, column: str) -> pd.Time
 
 def to_period(values: NDArray[np.datetime64], time_unit: str) -> NDArray[np.int64]:
     """Period ordinals of naive datetimes: hours, days, Monday-weeks or months since 1970."""
-    if time_unit == "M":
-        return values.astype("datetime64[M]").view(np.int64)
     nanoseconds = values.astype("datetime64[ns]", copy=False).view(np.int64)
-    if time_unit == "h":
-        return nanoseconds // _NS_PER_HOUR
-    days = nanoseconds // _NS_PER_DAY
-    if time_unit == "W":
-        return (days + _EPOCH_WEEKDAY_OFFSET) // 7
-    return days
+    return period_ordinals(nanoseconds, time_unit)
 
 
 def period_start(periods: NDArray[np.float64], time_unit: str) -> NDArray[np.datetime64]:
