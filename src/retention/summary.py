@@ -129,6 +129,7 @@ def rfm_summary(
     a                  1.0     10.0  30.0            20.0
     b                  0.0      0.0  26.0             0.0
     """
+    scaler = _check_scaler(time_scaler)
     if isinstance(transactions, PurchaseHistory):
         history = transactions
         check_history_options(history, time_unit=time_unit, tz=tz)
@@ -146,7 +147,6 @@ def rfm_summary(
             refund_of_col=refund_of_col,
             tz="UTC" if tz is None else tz,
         )
-    scaler = _check_scaler(time_scaler)
     unit = history.time_unit
     naive = history.tz is None
     zone = history.tz or "UTC"
