@@ -67,11 +67,14 @@ print(json.dumps({{"seconds": seconds,
 """
 
 
-def measure(code: str) -> dict[str, float]:
+def measure(code: str, label: str) -> dict[str, float]:
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    # partial results survive an aborted long run
+    print(f"measured {label}: {figures}", file=sys.stderr, flush=True)
+    return figures
 
 
 def main() -> None:
@@ -100,10 +103,13 @@ def main() -> None:
                     suffix = "db" if backend == "sqlite" else "duckdb"
                     url = f"{backend}:///{folder}/crm-{rows}-{number}.{suffix}"
                     code = STORE.format(src=str(SRC), url=url, path=str(path), expected=figures)
-                    runs[f"ingest into {backend}"].append(measure(code))
+                    name = f"ingest into {backend}"
+                    runs[name].append(measure(code, f"{name}, {rows:,} rows"))
                     Path(folder, f"crm-{rows}-{number}.{suffix}").unlink()
                 if not arguments.no_peer:
-                    runs["pandas whole-file read"].append(measure(PANDAS.format(path=str(path))))
+                    code = PANDAS.format(path=str(path))
+                    name = "pandas whole-file read"
+                    runs[name].append(measure(code, f"{name}, {rows:,} rows"))
             for name, measured in runs.items():
                 medians[name, rows] = {
                     key: statistics.median(run[key] for run in measured)
