@@ -253,7 +253,8 @@ class IngestReport:
         Chunks processed.
     status
         ``"complete"``, or ``"interrupted"`` when a cancel request or Ctrl-C stopped the
-        run at a chunk boundary (the chunk in flight is dropped whole and not counted).
+        run at a chunk boundary (a first Ctrl-C lets the chunk in flight finish; a
+        KeyboardInterrupt inside a chunk drops it whole, uncounted).
     source
         The file name, or ``"DataFrame"``.
     notes
