@@ -40,19 +40,24 @@ from retention.ingest import ingest
 from retention.storage import open_store
 from retention.testing import GENERATED_COLUMNS
 store = open_store({url!r}, migrate=True)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu_before = usage.ru_utime + usage.ru_stime
 start = time.perf_counter()
 report = ingest({path!r}, store=store, **GENERATED_COLUMNS).report
 seconds = time.perf_counter() - start
 store.close()
 assert report.rows_read == report.accepted + report.deduplicated + report.quarantined
 assert (report.rows_read, report.accepted, report.quarantined) == {expected!r}, report
-print(json.dumps({{"seconds": seconds,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
+    "peak_mb": usage.ru_maxrss / 1024}}))
 """
 
 PANDAS = """
 import json, resource, time
 import pandas as pd
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu_before = usage.ru_utime + usage.ru_stime
 start = time.perf_counter()
 if {path!r}.endswith(".parquet"):
     frame = pd.read_parquet({path!r})
@@ -62,8 +67,9 @@ frame["paid_at"] = pd.to_datetime(frame["paid_at"], format="ISO8601", utc=True, 
 frame["total"] = pd.to_numeric(frame["total"], errors="coerce")
 frame = frame[~frame["order"].duplicated()]
 seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
+    "peak_mb": usage.ru_maxrss / 1024}}))
 """
 
 
@@ -113,7 +119,7 @@ def main() -> None:
             for name, measured in runs.items():
                 medians[name, rows] = {
                     key: statistics.median(run[key] for run in measured)
-                    for key in ("seconds", "peak_mb")
+                    for key in ("seconds", "cpu_s", "peak_mb")
                 }
             path.unlink()
     report(arguments, names, medians, sizes)
@@ -133,13 +139,13 @@ def report(
         + ", ".join(f"{rows:,} rows = {sizes[rows]:.0f} MiB" for rows in arguments.rows)
         + "\n"
     )
-    print("| implementation | rows | seconds | rows/s | peak MiB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| implementation | rows | wall s | CPU s | rows/s (wall) | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name in names:
         for rows in arguments.rows:
             figures = medians[name, rows]
             print(
-                f"| {name} | {rows:,} | {figures['seconds']:.1f} | "
+                f"| {name} | {rows:,} | {figures['seconds']:.1f} | {figures['cpu_s']:.1f} | "
                 f"{rows / figures['seconds']:,.0f} | {figures['peak_mb']:.0f} |"
             )
     if largest > smallest:
