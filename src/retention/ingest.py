@@ -37,8 +37,11 @@ frames holds the result in memory.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import json
+import signal
+import threading
 import zoneinfo
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -250,7 +253,8 @@ class IngestReport:
         Chunks processed.
     status
         ``"complete"``, or ``"interrupted"`` when a cancel request or Ctrl-C stopped the
-        run at a chunk boundary (the chunk in flight is dropped whole and not counted).
+        run at a chunk boundary (a first Ctrl-C lets the chunk in flight finish; a
+        KeyboardInterrupt inside a chunk drops it whole, uncounted).
     source
         The file name, or ``"DataFrame"``.
     notes
@@ -1565,8 +1569,11 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
         ``progress(rows_done, total_rows_or_None, stage)`` after every chunk.
     cancel
         Called before each chunk; when it returns true the run stops at that chunk
-        boundary with ``report.status == "interrupted"`` (Ctrl-C during a chunk does the
-        same, dropping the chunk in flight whole).
+        boundary with ``report.status == "interrupted"``.  Ctrl-C (SIGINT) does the same:
+        in the main thread, while Python's default SIGINT handler is installed, the first
+        Ctrl-C lets the chunk in flight finish (and commit, with ``store``) and stops
+        before the next one; a second Ctrl-C, or a KeyboardInterrupt raised otherwise,
+        drops the chunk in flight whole (its transaction is rolled back).
     converter
         A :class:`CurrencyConverter` with dated rates, such as :class:`DatedRates`.
         Without it, purchases in more than one currency raise
@@ -1794,22 +1801,30 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     report_progress, close = _progress_callback(progress, total)
     status = "complete"
     try:
-        for chunk in chunks:
-            if cancel is not None and cancel():
-                status = "interrupted"
-                break
-            checkpoint = _Checkpoint.take(state)
-            try:
-                state.process(chunk)
-                state.check_storm()
-                if sink is not None:
-                    sink.commit(chunk, *checkpoint.counters[:3])
-            except KeyboardInterrupt:
-                checkpoint.restore(state)
-                status = "interrupted"
-                break
-            if report_progress is not None:
-                report_progress(state.rows_read, total, "ingest")
+        with _deferred_sigint() as interrupted:
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except KeyboardInterrupt:
+                    status = "interrupted"
+                    break
+                if chunk is None:
+                    break
+                if (cancel is not None and cancel()) or interrupted():
+                    status = "interrupted"
+                    break
+                checkpoint = _Checkpoint.take(state)
+                try:
+                    state.process(chunk)
+                    state.check_storm()
+                    if sink is not None:
+                        sink.commit(chunk, *checkpoint.counters[:3])
+                except KeyboardInterrupt:
+                    checkpoint.restore(state)
+                    status = "interrupted"
+                    break
+                if report_progress is not None:
+                    report_progress(state.rows_read, total, "ingest")
     finally:
         close()
     if status == "interrupted":
@@ -1821,6 +1836,41 @@ def ingest(  # noqa: PLR0912, PLR0915, C901 - one linear pipeline with documente
     if report_progress is not None:
         report_progress(state.rows_read, total, "done")
     return result
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C (SIGINT) into a stop at the next chunk boundary (SCL-03).
+
+    Only in the main thread and only while Python's default handler is installed (a host
+    application's own handler is left alone).  The handler restores the default one, so a
+    second Ctrl-C raises KeyboardInterrupt at once (the chunk in flight is then dropped
+    whole).  Yields a function telling whether a Ctrl-C arrived.
+    """
+    requested = False
+
+    def requested_yet() -> bool:
+        return requested
+
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield requested_yet
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal requested
+        del signum, frame
+        requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested_yet
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
 
 
 @attrs.frozen
@@ -1916,6 +1966,9 @@ class _StoreSink:
     hasher: Any = None
     hashed: int = 0
     whole_digest: str = ""
+    #: Sorted 64-bit hashes of the customer ids committed by this run: they are stored,
+    #: so only the others are looked up (8 bytes a customer instead of a card look-up).
+    committed_customers: NDArray[np.uint64] = attrs.Factory(lambda: np.empty(0, dtype=np.uint64))
 
     # -- resuming -------------------------------------------------------------------------
 
@@ -1990,6 +2043,9 @@ class _StoreSink:
         )
         new_rows = transactions[is_new]
         new_customers = pd.unique(new_rows["customer_id"].to_numpy(dtype=object))
+        if len(new_customers):
+            hashes = pd.util.hash_array(new_customers)
+            new_customers = new_customers[~np.isin(hashes, self.committed_customers)]
         known = self.store.customers(list(new_customers)) if len(new_customers) else None
         created = len(new_customers) - (0 if known is None else len(known))
         purchase = (new_rows["kind"] == "purchase").to_numpy(dtype=bool)
@@ -2024,6 +2080,11 @@ class _StoreSink:
         )
         if not after:
             after.update(self._counts_after(delta, reasons, result))
+        if len(new_rows):  # new orders are stored, so their customers now exist
+            committed = pd.unique(new_rows["customer_id"].to_numpy(dtype=object))
+            self.committed_customers = np.union1d(
+                self.committed_customers, pd.util.hash_array(committed)
+            )
         self.counts = after
         self.chunks += 1
         state.prior_quarantined = after["quarantined"]

@@ -6,6 +6,10 @@ This package ships in the wheel for the tests of host applications and of
 extra), and so does :mod:`retention.testing.contracts`, the ``StoreContract`` suite every
 store passes.
 
+:func:`write_purchase_csv` and :func:`write_purchase_parquet` stream seeded purchase logs
+of any size (with injected bad rows, repeats, conflicts and refunds) and return what
+``retention.ingest`` must make of them (:mod:`retention.testing.generate`).
+
 The ``make_*`` helpers build one valid object with fixed, clearly synthetic
 defaults; keyword arguments replace fields (through :func:`attrs.evolve`, so the
 result is validated like any other).
@@ -25,8 +29,22 @@ from typing import Any
 import attrs
 
 from retention.models import ChannelKind, Consent, Customer, Purchase, PurchaseSource, Purpose
+from retention.testing.generate import (
+    GENERATED_COLUMNS,
+    GeneratedPurchases,
+    write_purchase_csv,
+    write_purchase_parquet,
+)
 
-__all__ = ["make_consent", "make_customer", "make_purchase"]
+__all__ = [
+    "GENERATED_COLUMNS",
+    "GeneratedPurchases",
+    "make_consent",
+    "make_customer",
+    "make_purchase",
+    "write_purchase_csv",
+    "write_purchase_parquet",
+]
 
 _PURCHASE = Purchase(
     order_id="A-1",
