@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -28,7 +29,7 @@ from retention.exceptions import (
     SchemaVersionError,
     StorageError,
 )
-from retention.storage import _rows
+from retention.storage import _bulk, _rows
 from retention.storage import schema as tables
 from retention.storage._clock import system_clock
 from retention.storage.base import (
@@ -55,7 +56,8 @@ __all__ = ["SqlStore"]
 
 Row = dict[str, Any]
 _CHUNK = 5000  # keys per IN list (SQLite allows 32,766 parameters)
-_BULK_ROWS = 1000  # from this many new purchases on, use COPY / DuckDB's frame path
+_BULK_ROWS = 1000  # from this many rows or keys on, use COPY / DuckDB's frame path
+_STAGING_DIALECTS = frozenset({"duckdb", "postgresql"})  # SQLite binds IN lists quickly
 _DRIVER_MODULES = ("duckdb", "psycopg", "sqlite3", "_duckdb")
 
 
@@ -177,27 +179,71 @@ class SqlStore:
         return require_aware(self.clock(), name="clock()")
 
     def _fetch(
-        self, connection: sa.Connection, table: sa.Table, column: str, keys: Iterable[Any]
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        column: str,
+        keys: Iterable[Any],
+        *,
+        distinct: bool = False,
     ) -> dict[Any, Row]:
-        wanted = sorted(set(keys))
+        """Return the stored rows whose ``column`` is one of ``keys``, by key.
+
+        Many keys are staged (:meth:`_staged_keys`) and joined: long ``IN`` lists bind
+        slowly.  ``distinct=True`` says the keys are already distinct.
+        """
+        wanted: Sequence[Any] = list(keys) if distinct else sorted(set(keys))
         found: dict[Any, Row] = {}
-        if len(wanted) >= _BULK_ROWS and self.dialect == "duckdb":
-            # DuckDB binds long IN lists slowly: join a registered frame of keys instead
-            name = f"retention_keys_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, pd.DataFrame({"key": wanted})))
-            try:
-                keys_table = sa.table(name, sa.column("key"))
-                statement = sa.select(table).where(table.c[column].in_(sa.select(keys_table.c.key)))
+        if len(wanted) >= _BULK_ROWS and self.dialect in _STAGING_DIALECTS:
+            with self._staged_keys(connection, wanted) as staged:
+                statement = sa.select(table).where(table.c[column].in_(sa.select(staged.c.key)))
                 for row in connection.execute(statement).mappings():
                     found[row[column]] = _as_row(row)
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
             return found
         for chunk in _chunks(wanted):
             statement = sa.select(table).where(table.c[column].in_(chunk))
             for row in connection.execute(statement).mappings():
                 found[row[column]] = _as_row(row)
         return found
+
+    @contextlib.contextmanager
+    def _staged_keys(
+        self, connection: sa.Connection, keys: Sequence[Any]
+    ) -> Iterator[sa.TableClause]:
+        """Stage text keys for a join: a registered frame (DuckDB), a TEMP table (PostgreSQL).
+
+        The PostgreSQL table is filled with ``COPY`` and dropped at the end (or with the
+        rolled-back transaction).
+        """
+        name = f"retention_keys_{uuid.uuid4().hex}"
+        staged = sa.table(name, sa.column("key"))
+        if self.dialect == "duckdb":
+            frame = pd.DataFrame({"key": pd.Series(keys, dtype=object)})
+            connection.exec_driver_sql("register", (name, frame))
+            try:
+                yield staged
+            finally:
+                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            return
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {name} (key VARCHAR(255) NOT NULL) ON COMMIT DROP"
+        )
+        self._copy(connection, name, ["key"], _bulk.copy_text([_bulk.text_cells(keys)]))
+        connection.exec_driver_sql(f"ANALYZE {name}")
+        yield staged
+        connection.exec_driver_sql(f"DROP TABLE {name}")
+
+    def _copy(self, connection: sa.Connection, table: str, columns: list[str], text: str) -> None:
+        """Stream ``COPY`` text into ``table`` (PostgreSQL) inside the open transaction."""
+        driver = connection.connection.driver_connection
+        if driver is None:
+            msg = "the database connection is closed"
+            raise StorageError(msg)
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            copy.write(text)
 
     def _resolve_many(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, str]:
         ids = set(ids)
@@ -218,14 +264,35 @@ class SqlStore:
             },
         )
 
-    def _ensure_customers(self, connection: sa.Connection, ids: Iterable[str]) -> None:
-        ids = set(ids)
-        existing = self._fetch(connection, tables.customers, "customer_id", ids)
+    def _ensure_customers(self, connection: sa.Connection, ids: Sequence[str]) -> None:
+        """Give each of the distinct ``ids`` without a card a stub card.
+
+        Many ids are staged and inserted with one ``INSERT ... SELECT ... WHERE NOT
+        EXISTS``, so no stored card comes back to Python.
+        """
         now = self._now()
-        missing = [
-            _rows.encoded_stub(customer_id, now) for customer_id in sorted(ids - set(existing))
-        ]
-        self._insert(connection, tables.customers, missing)
+        c = tables.customers
+        if len(ids) >= _BULK_ROWS and self.dialect in _STAGING_DIALECTS:
+            with self._staged_keys(connection, ids) as staged:
+                stub = _rows.encoded_stub("", now)
+                values = [
+                    staged.c.key
+                    if column == "customer_id"
+                    else sa.literal(stub[column], type_=c.c[column].type)
+                    for column in stub
+                ]
+                taken = sa.select(c.c.customer_id).where(c.c.customer_id == staged.c.key)
+                connection.execute(
+                    c.insert().from_select(list(stub), sa.select(*values).where(~sa.exists(taken)))
+                )
+            return
+        existing: set[str] = set()
+        for chunk in _chunks(sorted(ids)):
+            statement = sa.select(c.c.customer_id).where(c.c.customer_id.in_(chunk))
+            existing.update(connection.execute(statement).scalars())
+        missing = sorted(set(ids) - existing)
+        stubs = [_rows.encoded_stub(customer_id, now) for customer_id in missing]
+        self._insert(connection, c, stubs)
 
     def _cards(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         found = self._fetch(connection, tables.customers, "customer_id", ids)
@@ -615,21 +682,29 @@ class SqlStore:
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
         _rows.check_on_conflict(on_conflict)
-        batch = _rows.purchase_rows(transactions)
+        batch = _rows.purchase_frame(transactions)
         rejects = [] if quarantined is None else _rows.reject_rows(quarantined)
         p = tables.purchases
         with self._begin("adding purchases") as connection:
-            resolved = self._resolve_many(connection, (row["customer_id"] for row in batch))
-            for row in batch:
-                row["customer_id"] = resolved[row["customer_id"]]
-            stored = self._fetch(connection, p, "order_id", (row["order_id"] for row in batch))
-            outcome = _rows.classify_purchases(batch, stored, on_conflict=on_conflict)
-            now = self._now()
-            self._ensure_customers(
-                connection,
-                {row["customer_id"] for row in outcome.new}
-                | {new["customer_id"] for _, new in outcome.updates},
+            batch = self._resolve_batch(connection, batch)
+            order_ids = batch["order_id"]
+            stored = self._fetch(connection, p, "order_id", pd.unique(order_ids), distinct=True)
+            # Order ids seen once in the batch and not stored are new: only the others
+            # (usually few) are classified row by row.
+            special = order_ids.duplicated(keep=False)
+            if stored:
+                special = special | order_ids.isin(list(stored))
+            plain = batch[~special]
+            outcome = _rows.classify_purchases(
+                _rows.purchase_records(batch[special]), stored, on_conflict=on_conflict
             )
+            now = self._now()
+            owners = pd.unique(plain["customer_id"]).tolist()
+            others = {row["customer_id"] for row in outcome.new} | {
+                new["customer_id"] for _, new in outcome.updates
+            }
+            self._ensure_customers(connection, owners + sorted(others - set(owners)))
+            self._insert_batch(connection, plain, now)
             if outcome.new:
                 self._insert_purchases(connection, outcome.new, now)
             for old, new in outcome.updates:
@@ -654,7 +729,7 @@ class SqlStore:
                 if fresh:
                     connection.execute(tables.quarantine.insert(), fresh)
             result = PurchaseWriteResult(
-                stored=len(outcome.new) + len(outcome.updates),
+                stored=len(plain) + len(outcome.new) + len(outcome.updates),
                 deduplicated=outcome.deduplicated,
                 conflicts=_rows.conflicts_frame(outcome.conflicts),
                 updated=len(outcome.updates),
@@ -663,6 +738,74 @@ class SqlStore:
                 saved = checkpoint(result) if callable(checkpoint) else checkpoint
                 self._save_checkpoint(connection, saved, now)
         return result
+
+    def _resolve_batch(self, connection: sa.Connection, batch: pd.DataFrame) -> pd.DataFrame:
+        """Return the batch with merged customer ids replaced by the kept ones.
+
+        Only the distinct ids are looked up; the column changes only if one is an alias.
+        """
+        ids = batch["customer_id"]
+        aliases = self._fetch(
+            connection, tables.customer_aliases, "alias_id", pd.unique(ids), distinct=True
+        )
+        if not aliases:
+            return batch
+        kept = ids.map({alias: row["customer_id"] for alias, row in aliases.items()})
+        return batch.assign(customer_id=kept.where(kept.notna(), ids).astype(object))
+
+    def _insert_batch(self, connection: sa.Connection, batch: pd.DataFrame, now: datetime) -> None:
+        """Insert validated new purchases column-wise, through the backend's bulk path."""
+        if len(batch) < _BULK_ROWS:
+            self._insert_purchases(connection, _rows.purchase_records(batch), now)
+            return
+        columns = [*_rows.STORED_PURCHASE_COLUMNS, "created_at", "updated_at"]
+        names = ", ".join(columns)
+        table = tables.purchases.name
+        if self.dialect == "postgresql":
+            stamp = _bulk.instant_cells(pd.Series([now]))[0]
+            cells = [
+                _bulk.instant_cells(batch[column])
+                if column == "purchased_at"
+                else batch[column].to_numpy(dtype=np.int64).astype(str).tolist()
+                if column == "amount_minor"
+                else [stamp] * len(batch)
+                if column in {"created_at", "updated_at"}
+                else _bulk.text_cells(batch[column])
+                for column in columns
+            ]
+            self._copy(connection, table, columns, _bulk.copy_text(cells))
+            return
+        if self.dialect == "duckdb":
+            staged = batch[list(_rows.STORED_PURCHASE_COLUMNS)].assign(
+                purchased_at=_bulk.naive_utc(batch["purchased_at"]),
+                created_at=_bulk.naive_utc(pd.Series([now]))[0],
+                updated_at=_bulk.naive_utc(pd.Series([now]))[0],
+            )
+            name = f"retention_staged_{uuid.uuid4().hex}"
+            connection.exec_driver_sql("register", (name, staged))
+            try:
+                connection.exec_driver_sql(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
+                )
+            finally:
+                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            return
+        stamp = _bulk.sqlite_instants(pd.Series([now]))[0]
+        values = [
+            _bulk.sqlite_instants(batch[column])
+            if column == "purchased_at"
+            else batch[column].to_numpy(dtype=np.int64).tolist()
+            if column == "amount_minor"
+            else [stamp] * len(batch)
+            if column in {"created_at", "updated_at"}
+            else batch[column].astype(object).where(batch[column].notna(), None).tolist()
+            for column in columns
+        ]
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - schema names only
+            list(zip(*values, strict=True)),
+        )
 
     def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
         self._insert(
