@@ -14,7 +14,8 @@ Times are medians of ``--repeat`` runs; the table prints the store/raw ratio (th
 target is at most 2x). Usage::
 
     RETENTION_BENCH_POSTGRES_URL=postgresql+psycopg://... \\
-        PYTHONPATH=src python benchmarks/bench_storage.py [--rows 1000000] [--chunk 100000] [--repeat 3]
+        PYTHONPATH=src python benchmarks/bench_storage.py [--rows 1000000] [--chunk 100000] \\
+        [--repeat 3] [--engines duckdb,postgresql]
 """
 
 from __future__ import annotations
@@ -156,24 +157,34 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--engines",
+        default="sqlite,duckdb,postgresql",
+        help="comma-separated engines to run (PostgreSQL also needs the URL)",
+    )
     arguments = parser.parse_args()
+    engines = set(arguments.engines.split(","))
     frame = make_frame(arguments.rows)
     results: dict[str, dict[str, list[float]]] = {}
     postgres_url = os.environ.get("RETENTION_BENCH_POSTGRES_URL")
     with tempfile.TemporaryDirectory() as folder:
         for run in range(arguments.repeat):
             base = Path(folder)
-            timings = results.setdefault("SQLite", {"store": [], "raw": []})
-            timings["raw"].append(raw_sqlite(base / f"raw{run}.db", frame))
-            timings["store"].append(
-                store_load(f"sqlite:///{base / f'store{run}.db'}", frame, arguments.chunk)
-            )
-            timings = results.setdefault("DuckDB", {"store": [], "raw": []})
-            timings["raw"].append(raw_duckdb(base / f"raw{run}.duckdb", frame))
-            timings["store"].append(
-                store_load(f"duckdb:///{base / f'store{run}.duckdb'}", frame, arguments.chunk)
-            )
-            if postgres_url:
+            if "sqlite" in engines:
+                timings = results.setdefault("SQLite", {"store": [], "raw": []})
+                timings["raw"].append(raw_sqlite(base / f"raw{run}.db", frame))
+                timings["store"].append(
+                    store_load(f"sqlite:///{base / f'store{run}.db'}", frame, arguments.chunk)
+                )
+            if "duckdb" in engines:
+                timings = results.setdefault("DuckDB", {"store": [], "raw": []})
+                timings["raw"].append(raw_duckdb(base / f"raw{run}.duckdb", frame))
+                timings["store"].append(
+                    store_load(f"duckdb:///{base / f'store{run}.duckdb'}", frame, arguments.chunk)
+                )
+                for path in base.glob(f"*{run}.duckdb*"):
+                    path.unlink()  # 10M-row files add up
+            if postgres_url and "postgresql" in engines:
                 timings = results.setdefault("PostgreSQL", {"store": [], "raw": []})
                 schema, drop = postgres_schema(postgres_url)
                 try:

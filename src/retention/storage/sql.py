@@ -57,7 +57,6 @@ __all__ = ["SqlStore"]
 Row = dict[str, Any]
 _CHUNK = 5000  # keys per IN list (SQLite allows 32,766 parameters)
 _BULK_ROWS = 1000  # from this many rows or keys on, use COPY / DuckDB's frame path
-_STAGING_DIALECTS = frozenset({"duckdb", "postgresql"})  # SQLite binds IN lists quickly
 _DRIVER_MODULES = ("duckdb", "psycopg", "sqlite3", "_duckdb")
 
 
@@ -111,6 +110,12 @@ def _failure_message(operation: str, error: BaseException, dialect: str) -> str:
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
+
+
+def _distinct(values: pd.Series) -> list[Any]:
+    """Return the distinct values of a column (quickly for Arrow-backed strings too)."""
+    distinct: list[Any] = values.drop_duplicates().to_numpy(dtype=object).tolist()
+    return distinct
 
 
 def _as_row(mapping: Any) -> Row:  # noqa: ANN401 - SQLAlchemy RowMapping
@@ -194,7 +199,7 @@ class SqlStore:
         """
         wanted: Sequence[Any] = list(keys) if distinct else sorted(set(keys))
         found: dict[Any, Row] = {}
-        if len(wanted) >= _BULK_ROWS and self.dialect in _STAGING_DIALECTS:
+        if len(wanted) >= _BULK_ROWS and self._can_stage(connection):
             with self._staged_keys(connection, wanted) as staged:
                 statement = sa.select(table).where(table.c[column].in_(sa.select(staged.c.key)))
                 for row in connection.execute(statement).mappings():
@@ -205,6 +210,17 @@ class SqlStore:
             for row in connection.execute(statement).mappings():
                 found[row[column]] = _as_row(row)
         return found
+
+    def _can_stage(self, connection: sa.Connection) -> bool:
+        """Whether keys may be staged: DuckDB always, PostgreSQL in write transactions.
+
+        PostgreSQL stages into a TEMP table, which read-only transactions (a hot standby)
+        refuse; SQLite binds ``IN`` lists quickly enough.
+        """
+        if self.dialect == "duckdb":
+            return True
+        write = connection.get_execution_options().get("retention_write", True)
+        return self.dialect == "postgresql" and bool(write)
 
     @contextlib.contextmanager
     def _staged_keys(
@@ -272,7 +288,7 @@ class SqlStore:
         """
         now = self._now()
         c = tables.customers
-        if len(ids) >= _BULK_ROWS and self.dialect in _STAGING_DIALECTS:
+        if len(ids) >= _BULK_ROWS and self._can_stage(connection):
             with self._staged_keys(connection, ids) as staged:
                 stub = _rows.encoded_stub("", now)
                 values = [
@@ -688,7 +704,7 @@ class SqlStore:
         with self._begin("adding purchases") as connection:
             batch = self._resolve_batch(connection, batch)
             order_ids = batch["order_id"]
-            stored = self._fetch(connection, p, "order_id", pd.unique(order_ids), distinct=True)
+            stored = self._fetch(connection, p, "order_id", _distinct(order_ids), distinct=True)
             # Order ids seen once in the batch and not stored are new: only the others
             # (usually few) are classified row by row.
             special = order_ids.duplicated(keep=False)
@@ -699,7 +715,7 @@ class SqlStore:
                 _rows.purchase_records(batch[special]), stored, on_conflict=on_conflict
             )
             now = self._now()
-            owners = pd.unique(plain["customer_id"]).tolist()
+            owners = _distinct(plain["customer_id"])
             others = {row["customer_id"] for row in outcome.new} | {
                 new["customer_id"] for _, new in outcome.updates
             }
@@ -746,7 +762,7 @@ class SqlStore:
         """
         ids = batch["customer_id"]
         aliases = self._fetch(
-            connection, tables.customer_aliases, "alias_id", pd.unique(ids), distinct=True
+            connection, tables.customer_aliases, "alias_id", _distinct(ids), distinct=True
         )
         if not aliases:
             return batch
