@@ -118,6 +118,26 @@ def _distinct(values: pd.Series) -> list[Any]:
     return distinct
 
 
+def _copy_cells(column: pd.Series) -> list[str]:
+    """Return a validated batch column as PostgreSQL ``COPY`` text cells."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return _bulk.instant_cells(column)
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+        cells: list[str] = column.to_numpy(dtype=np.int64).astype(str).tolist()
+        return cells
+    return _bulk.text_cells(column)
+
+
+def _sqlite_cells(column: pd.Series) -> list[Any]:
+    """Return a validated batch column as SQLite parameters (instants in SQLAlchemy's form)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return _bulk.sqlite_instants(column)
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+        values: list[Any] = column.to_numpy(dtype=np.int64).tolist()
+        return values
+    return list(column.astype(object).where(column.notna(), None).tolist())
+
+
 def _as_row(mapping: Any) -> Row:  # noqa: ANN401 - SQLAlchemy RowMapping
     return dict(mapping)
 
@@ -231,26 +251,34 @@ class SqlStore:
         The PostgreSQL table is filled with ``COPY`` and dropped at the end (or with the
         rolled-back transaction).
         """
-        name = f"retention_keys_{uuid.uuid4().hex}"
-        staged = sa.table(name, sa.column("key"))
         if self.dialect == "duckdb":
             frame = pd.DataFrame({"key": pd.Series(keys, dtype=object)})
-            connection.exec_driver_sql("register", (name, frame))
-            try:
-                yield staged
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+            with self._registered(connection, frame) as name:
+                yield sa.table(name, sa.column("key"))
             return
+        name = f"retention_keys_{uuid.uuid4().hex}"
         connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {name} (key VARCHAR(255) NOT NULL) ON COMMIT DROP"
         )
-        self._copy(connection, name, ["key"], _bulk.copy_text([_bulk.text_cells(keys)]))
+        with self._copy(connection, name, ["key"]) as copy:
+            copy.write(_bulk.copy_text([_bulk.text_cells(keys)]))
         connection.exec_driver_sql(f"ANALYZE {name}")
-        yield staged
+        yield sa.table(name, sa.column("key"))
         connection.exec_driver_sql(f"DROP TABLE {name}")
 
-    def _copy(self, connection: sa.Connection, table: str, columns: list[str], text: str) -> None:
-        """Stream ``COPY`` text into ``table`` (PostgreSQL) inside the open transaction."""
+    @contextlib.contextmanager
+    def _registered(self, connection: sa.Connection, frame: pd.DataFrame) -> Iterator[str]:
+        """Register a frame as a DuckDB view (its Arrow scan); yield the view's name."""
+        name = f"retention_staged_{uuid.uuid4().hex}"
+        connection.exec_driver_sql("register", (name, frame))
+        try:
+            yield name
+        finally:
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+
+    @contextlib.contextmanager
+    def _copy(self, connection: sa.Connection, table: str, columns: list[str]) -> Iterator[Any]:
+        """Open ``COPY table (columns) FROM STDIN`` (PostgreSQL) in the open transaction."""
         driver = connection.connection.driver_connection
         if driver is None:
             msg = "the database connection is closed"
@@ -259,7 +287,7 @@ class SqlStore:
             driver.cursor() as cursor,
             cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
         ):
-            copy.write(text)
+            yield copy
 
     def _resolve_many(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, str]:
         ids = set(ids)
@@ -775,53 +803,28 @@ class SqlStore:
             self._insert_purchases(connection, _rows.purchase_records(batch), now)
             return
         columns = [*_rows.STORED_PURCHASE_COLUMNS, "created_at", "updated_at"]
+        stamped = batch.assign(created_at=now, updated_at=now)
         names = ", ".join(columns)
         table = tables.purchases.name
         if self.dialect == "postgresql":
-            stamp = _bulk.instant_cells(pd.Series([now]))[0]
-            cells = [
-                _bulk.instant_cells(batch[column])
-                if column == "purchased_at"
-                else batch[column].to_numpy(dtype=np.int64).astype(str).tolist()
-                if column == "amount_minor"
-                else [stamp] * len(batch)
-                if column in {"created_at", "updated_at"}
-                else _bulk.text_cells(batch[column])
-                for column in columns
-            ]
-            self._copy(connection, table, columns, _bulk.copy_text(cells))
-            return
-        if self.dialect == "duckdb":
-            staged = batch[list(_rows.STORED_PURCHASE_COLUMNS)].assign(
-                purchased_at=_bulk.naive_utc(batch["purchased_at"]),
-                created_at=_bulk.naive_utc(pd.Series([now]))[0],
-                updated_at=_bulk.naive_utc(pd.Series([now]))[0],
+            cells = [_copy_cells(stamped[column]) for column in columns]
+            with self._copy(connection, table, columns) as copy:
+                copy.write(_bulk.copy_text(cells))
+        elif self.dialect == "duckdb":
+            staged = stamped[columns].assign(
+                **{c: _bulk.naive_utc(stamped[c]) for c in ("purchased_at", *columns[-2:])}
             )
-            name = f"retention_staged_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, staged))
-            try:
+            with self._registered(connection, staged) as name:
                 connection.exec_driver_sql(
                     f"INSERT INTO {table} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
                 )
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-            return
-        stamp = _bulk.sqlite_instants(pd.Series([now]))[0]
-        values = [
-            _bulk.sqlite_instants(batch[column])
-            if column == "purchased_at"
-            else batch[column].to_numpy(dtype=np.int64).tolist()
-            if column == "amount_minor"
-            else [stamp] * len(batch)
-            if column in {"created_at", "updated_at"}
-            else batch[column].astype(object).where(batch[column].notna(), None).tolist()
-            for column in columns
-        ]
-        marks = ", ".join("?" * len(columns))
-        connection.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - schema names only
-            list(zip(*values, strict=True)),
-        )
+        else:
+            values = [_sqlite_cells(stamped[column]) for column in columns]
+            marks = ", ".join("?" * len(columns))
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - schema names only
+                list(zip(*values, strict=True)),
+            )
 
     def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
         self._insert(
@@ -849,27 +852,15 @@ class SqlStore:
         columns = list(rows[0])
         names = ", ".join(columns)
         if len(rows) >= _BULK_ROWS and self.dialect == "postgresql":
-            driver = connection.connection.driver_connection
-            if driver is None:
-                msg = "the database connection is closed"
-                raise StorageError(msg)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-            ):
+            with self._copy(connection, table.name, columns) as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in columns])
             return
         if len(rows) >= _BULK_ROWS and self.dialect == "duckdb":
-            staged = _rows.staged_frame(rows, columns, table)
-            name = f"retention_staged_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, staged))
-            try:
+            with self._registered(connection, _rows.staged_frame(rows, columns, table)) as name:
                 connection.exec_driver_sql(
                     f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
                 )
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
             return
         connection.execute(table.insert(), rows)
 
