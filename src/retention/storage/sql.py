@@ -258,7 +258,7 @@ class SqlStore:
             return
         name = f"retention_keys_{uuid.uuid4().hex}"
         connection.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {name} (key VARCHAR(255) NOT NULL) ON COMMIT DROP"
+            f"CREATE TEMPORARY TABLE {name} (key TEXT NOT NULL) ON COMMIT DROP"
         )
         with self._copy(connection, name, ["key"]) as copy:
             copy.write(_bulk.copy_text([_bulk.text_cells(keys)]))
