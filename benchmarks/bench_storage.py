@@ -3,9 +3,10 @@
 For SQLite, DuckDB and (when ``RETENTION_BENCH_POSTGRES_URL`` is set) PostgreSQL, the same
 seeded canonical purchase frame is loaded into a fresh, migrated database twice:
 
-- *store*: ``store.add_purchases`` in chunks of ``--chunk`` rows (validation, order-id
-  deduplication against the table, stub customer cards, then COPY on PostgreSQL, a
-  registered frame on DuckDB, a multi-row INSERT on SQLite);
+- *store*: ``store.add_purchases`` in chunks of ``--chunk`` rows: column-wise validation,
+  merged-id resolution and order-id deduplication against the table through staged keys,
+  set-wise stub customer cards, then COPY text on PostgreSQL, a registered frame on
+  DuckDB, ``executemany`` tuples on SQLite;
 - *raw*: the engine's own bulk path into the same ``purchases`` table and nothing else
   (DuckDB ``INSERT ... SELECT`` from the Arrow-backed frame, PostgreSQL ``COPY`` of CSV,
   SQLite ``executemany``).
@@ -14,7 +15,8 @@ Times are medians of ``--repeat`` runs; the table prints the store/raw ratio (th
 target is at most 2x). Usage::
 
     RETENTION_BENCH_POSTGRES_URL=postgresql+psycopg://... \\
-        PYTHONPATH=src python benchmarks/bench_storage.py [--rows 1000000] [--chunk 100000] [--repeat 3]
+        PYTHONPATH=src python benchmarks/bench_storage.py [--rows 1000000] [--chunk 100000] \\
+        [--repeat 3] [--engines duckdb,postgresql]
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ def make_frame(rows: int, seed: int = 7) -> pd.DataFrame:
             "kind": pd.Series(["purchase"] * rows, dtype=str),
         }
     )
+
+
+def note(engine: str, path: str, seconds: float) -> float:
+    """Print one measurement as it is made (long runs stay readable when cut short)."""
+    print(f"{engine} {path}: {seconds:.2f} s", flush=True)
+    return seconds
 
 
 def store_load(url: str, frame: pd.DataFrame, chunk: int, **options: object) -> float:
@@ -156,35 +164,50 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--engines",
+        default="sqlite,duckdb,postgresql",
+        help="comma-separated engines to run (PostgreSQL also needs the URL)",
+    )
     arguments = parser.parse_args()
+    engines = set(arguments.engines.split(","))
     frame = make_frame(arguments.rows)
     results: dict[str, dict[str, list[float]]] = {}
     postgres_url = os.environ.get("RETENTION_BENCH_POSTGRES_URL")
     with tempfile.TemporaryDirectory() as folder:
         for run in range(arguments.repeat):
             base = Path(folder)
-            timings = results.setdefault("SQLite", {"store": [], "raw": []})
-            timings["raw"].append(raw_sqlite(base / f"raw{run}.db", frame))
-            timings["store"].append(
-                store_load(f"sqlite:///{base / f'store{run}.db'}", frame, arguments.chunk)
-            )
-            timings = results.setdefault("DuckDB", {"store": [], "raw": []})
-            timings["raw"].append(raw_duckdb(base / f"raw{run}.duckdb", frame))
-            timings["store"].append(
-                store_load(f"duckdb:///{base / f'store{run}.duckdb'}", frame, arguments.chunk)
-            )
-            if postgres_url:
+            if "sqlite" in engines:
+                timings = results.setdefault("SQLite", {"store": [], "raw": []})
+                timings["raw"].append(
+                    note("SQLite", "raw", raw_sqlite(base / f"raw{run}.db", frame))
+                )
+                url = f"sqlite:///{base / f'store{run}.db'}"
+                timings["store"].append(
+                    note("SQLite", "store", store_load(url, frame, arguments.chunk))
+                )
+            if "duckdb" in engines:
+                timings = results.setdefault("DuckDB", {"store": [], "raw": []})
+                raw = raw_duckdb(base / f"raw{run}.duckdb", frame)
+                timings["raw"].append(note("DuckDB", "raw", raw))
+                url = f"duckdb:///{base / f'store{run}.duckdb'}"
+                timings["store"].append(
+                    note("DuckDB", "store", store_load(url, frame, arguments.chunk))
+                )
+                for path in base.glob(f"*{run}.duckdb*"):
+                    path.unlink()  # 10M-row files add up
+            if postgres_url and "postgresql" in engines:
                 timings = results.setdefault("PostgreSQL", {"store": [], "raw": []})
                 schema, drop = postgres_schema(postgres_url)
                 try:
-                    timings["raw"].append(raw_postgres(postgres_url, schema, frame))
+                    raw = raw_postgres(postgres_url, schema, frame)
+                    timings["raw"].append(note("PostgreSQL", "raw", raw))
                 finally:
                     drop()
                 schema, drop = postgres_schema(postgres_url)
                 try:
-                    timings["store"].append(
-                        store_load(postgres_url, frame, arguments.chunk, schema=schema)
-                    )
+                    store = store_load(postgres_url, frame, arguments.chunk, schema=schema)
+                    timings["store"].append(note("PostgreSQL", "store", store))
                 finally:
                     drop()
             print(f"run {run + 1}/{arguments.repeat} done", flush=True)

@@ -65,6 +65,8 @@ __all__ = [
     "customer_rows",
     "frame_of",
     "pseudonym_of",
+    "purchase_frame",
+    "purchase_records",
     "purchase_rows",
     "touch_rows",
 ]
@@ -158,7 +160,8 @@ def _text(value: object, *, column: str, required: bool = False) -> str | None:
     return value
 
 
-def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list[datetime | None]:
+def _instant_series(frame: pd.DataFrame, column: str, *, required: bool) -> pd.Series:
+    """Check an instant column as a whole; return it as microsecond UTC instants."""
     series = frame[column]
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         if series.dtype == object and all(
@@ -178,11 +181,20 @@ def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list
     if bool((utc.dt.nanosecond != 0).any()):
         msg = f"column {column!r} has nanoseconds; stores keep microseconds, round it first"
         raise ValidationError(msg)
-    values: list[datetime | None] = [None if is_missing(v) else v for v in utc.dt.to_pydatetime()]
-    if required and any(v is None for v in values):
+    if required and bool(utc.isna().any()):
         msg = f"column {column!r} has a missing timestamp; every row needs one"
         raise ValidationError(msg)
-    return values
+    instants: pd.Series = utc.dt.as_unit("us").reset_index(drop=True)
+    return instants
+
+
+def _instant_column(frame: pd.DataFrame, column: str, *, required: bool) -> list[datetime | None]:
+    return _instants_of(_instant_series(frame, column, required=required))
+
+
+def _instants_of(series: pd.Series) -> list[datetime | None]:
+    """Return aware UTC datetimes (``None`` for missing) of an instant series."""
+    return [None if is_missing(v) else v for v in series.dt.to_pydatetime()]
 
 
 def _optional(frame: pd.DataFrame, column: str) -> list[Any]:
@@ -315,8 +327,24 @@ def merged_card(kept: Mapping[str, Any], merged: Mapping[str, Any]) -> dict[str,
 def purchase_rows(transactions: pd.DataFrame | Iterable[Purchase]) -> list[Row]:
     """Validate a canonical purchase frame or purchases; return rows (with ``line`` if given).
 
-    Checks are column operations (no per-row Python validation), so large chunks stay
-    cheap; the rows come out of one ``to_dict``.
+    The checks are those of :func:`purchase_frame`; the rows come out of its columns.
+    """
+    return purchase_records(purchase_frame(transactions))
+
+
+#: The columns of a validated purchase batch (:func:`purchase_frame`).
+BATCH_COLUMNS = (*STORED_PURCHASE_COLUMNS, "line")
+_BATCH_TEXT = ("order_id", "customer_id", "currency", "kind", "refund_of", "source", "category")
+
+
+def purchase_frame(transactions: pd.DataFrame | Iterable[Purchase]) -> pd.DataFrame:
+    """Validate a canonical purchase frame or purchases; return the batch column-wise.
+
+    Checks are column operations (no per-row Python), so large chunks stay cheap.  The
+    result has :data:`BATCH_COLUMNS` on a fresh ``RangeIndex``: text columns keep their
+    string dtype (object columns hold ``None`` for missing), ``kind`` defaults to
+    ``"purchase"``, ``purchased_at`` is microsecond UTC, ``amount_minor`` int64 and
+    ``line`` nullable Int64.  The input is never modified.
     """
     if not isinstance(transactions, pd.DataFrame):
         records = list(transactions)
@@ -339,68 +367,133 @@ def purchase_rows(transactions: pd.DataFrame | Iterable[Purchase]) -> list[Row]:
             f"dtype {amounts.dtype}; money is never stored as float, and never missing"
         )
         raise ValidationError(msg)
-    columns: dict[str, list[Any]] = {
-        "order_id": _text_values(transactions, "order_id", required=True),
-        "customer_id": _text_values(transactions, "customer_id", required=True),
-        "purchased_at": _instant_column(transactions, "purchased_at", required=True),
-        "amount_minor": [int(value) for value in amounts.to_numpy(dtype=np.int64)],
-        "currency": _text_values(transactions, "currency", required=True),
-        "kind": _text_values(transactions, "kind", required=False),
-        "refund_of": _text_values(transactions, "refund_of", required=False),
-        "source": _text_values(transactions, "source", required=False),
-        "category": _text_values(transactions, "category", required=False),
+    columns: dict[str, Any] = {
+        "order_id": _text_series(transactions, "order_id", required=True),
+        "customer_id": _text_series(transactions, "customer_id", required=True),
+        "purchased_at": _instant_series(transactions, "purchased_at", required=True),
+        "amount_minor": amounts.to_numpy(dtype=np.int64),
+        "currency": _text_series(transactions, "currency", required=True),
+        "kind": _text_series(transactions, "kind", required=False),
+        "refund_of": _text_series(transactions, "refund_of", required=False),
+        "source": _text_series(transactions, "source", required=False),
+        "category": _text_series(transactions, "category", required=False),
     }
-    unknown = sorted({c for c in columns["currency"] if not is_known_currency(str(c))})
+    codes = pd.unique(columns["currency"])
+    unknown = sorted({str(c) for c in codes if not is_known_currency(str(c))})
     if unknown:
         msg = f"column 'currency' holds unknown ISO 4217 codes {describe_ids(unknown)}"
         raise ValidationError(msg)
-    columns["kind"] = ["purchase" if kind is None else kind for kind in columns["kind"]]
-    wrong = sorted(set(columns["kind"]) - _KINDS)
+    kinds = columns["kind"]
+    columns["kind"] = kinds.where(kinds.notna(), "purchase")
+    wrong = sorted({str(k) for k in pd.unique(columns["kind"])} - _KINDS)
     if wrong:
         msg = f"column 'kind' must hold 'purchase' or 'refund', got {describe_ids(wrong)}"
         raise ValidationError(msg)
     if "line" in transactions.columns:
-        lines = transactions["line"].astype("Int64").astype(object)
-        columns["line"] = [None if is_missing(value) else int(value) for value in lines]
+        columns["line"] = transactions["line"].astype("Int64").reset_index(drop=True)
     else:
-        columns["line"] = [None] * len(transactions)
+        columns["line"] = pd.Series([None] * len(transactions), dtype="Int64")
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(transactions)))
+
+
+def purchase_records(batch: pd.DataFrame) -> list[Row]:
+    """Return the rows of a validated batch (:func:`purchase_frame`) as dicts, in order."""
+    columns: dict[str, list[Any]] = {}
+    for name in BATCH_COLUMNS:
+        series = batch[name]
+        if name == "purchased_at":
+            columns[name] = _instants_of(series)
+        elif name == "amount_minor":
+            columns[name] = series.to_numpy(dtype=np.int64).tolist()
+        elif name == "line":
+            columns[name] = [None if is_missing(v) else int(v) for v in series.astype(object)]
+        else:
+            columns[name] = series.astype(object).where(series.notna(), None).tolist()
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _text_values(frame: pd.DataFrame, column: str, *, required: bool) -> list[Any]:
     """Check a text column as a whole; return its values with ``None`` for missing."""
+    series = _text_series(frame, column, required=required)
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+def _text_series(frame: pd.DataFrame, column: str, *, required: bool) -> pd.Series:
+    """Check a text column as a whole; return it on a fresh ``RangeIndex``.
+
+    Arrow-backed strings keep their dtype (they are checked with Arrow compute); other
+    columns come back as object holding ``str`` or ``None``.
+    """
     if column not in frame.columns:
-        return [None] * len(frame)
-    series = frame[column]
+        return pd.Series([None] * len(frame), dtype=object)
+    series = frame[column].reset_index(drop=True)
     missing = series.isna()
     if required and bool(missing.any()):
         position = int(np.flatnonzero(missing.to_numpy())[0])
         msg = f"column {column!r} has a missing value (row {position}); every row needs one"
         raise ValidationError(msg)
     present = series[~missing]
+    arrow = _is_arrow_text(series.dtype)
     if len(present):
-        if pd.api.types.infer_dtype(present, skipna=True) != "string":
-            msg = f"column {column!r} must hold text"
-            raise ValidationError(msg)
-        text = present.astype(object)  # object: pyarrow strings refuse lone surrogates
-        lengths = text.str.len()
-        if required and bool((lengths == 0).any()):
+        facts = _arrow_text_facts(present) if arrow else _object_text_facts(present, column)
+        shortest, longest, has_nul, has_surrogate = facts
+        if required and shortest == 0:
             msg = f"column {column!r} has an empty value; every row needs one"
             raise ValidationError(msg)
         limit = _MAX_LENGTHS.get(column, 255)
-        if bool((lengths > limit).any()):
+        if longest > limit:
             msg = f"column {column!r} holds a value longer than {limit} characters"
             raise ValidationError(msg)
-        if bool(text.str.contains("\x00", regex=False).any()):
+        if has_nul:
             msg = f"column {column!r} holds a NUL character, which databases cannot store"
             raise ValidationError(msg)
-        try:
-            text.str.encode("utf-8")
-        except UnicodeEncodeError:
+        if has_surrogate:
             msg = f"column {column!r} holds a lone surrogate, which is not valid Unicode text"
-            raise ValidationError(msg) from None
-    return series.astype(object).where(~missing, None).tolist()
+            raise ValidationError(msg)
+    if arrow:
+        return series
+    return series.astype(object).where(~missing, None)
+
+
+def _is_arrow_text(dtype: object) -> bool:
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "pyarrow"
+    return isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) in {
+        "string",
+        "large_string",
+    }
+
+
+def _arrow_text_facts(present: pd.Series) -> tuple[int, int, bool, bool]:
+    """Shortest and longest length, whether a NUL and a lone surrogate occur.
+
+    Arrow strings are valid UTF-8, so they never hold a lone surrogate.
+    """
+    import pyarrow as pa  # noqa: PLC0415 - only reached with Arrow-backed strings
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    values = pa.chunked_array([pa.array(present.array)])
+    bounds = pc.min_max(pc.utf8_length(values)).as_py()
+    has_nul = bool(pc.any(pc.match_substring(values, "\x00")).as_py())
+    return int(bounds["min"]), int(bounds["max"]), has_nul, False
+
+
+def _object_text_facts(present: pd.Series, column: str) -> tuple[int, int, bool, bool]:
+    """Like :func:`_arrow_text_facts` for Python strings, refusing non-text and surrogates."""
+    if pd.api.types.infer_dtype(present, skipna=True) != "string":
+        msg = f"column {column!r} must hold text"
+        raise ValidationError(msg)
+    values = present.tolist()
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    joined = "".join(values)
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        has_surrogate = True
+    else:
+        has_surrogate = False
+    return int(lengths.min()), int(lengths.max()), "\x00" in joined, has_surrogate
 
 
 def consent_rows(consents: pd.DataFrame) -> list[Row]:

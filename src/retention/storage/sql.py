@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -28,7 +29,7 @@ from retention.exceptions import (
     SchemaVersionError,
     StorageError,
 )
-from retention.storage import _rows
+from retention.storage import _bulk, _rows
 from retention.storage import schema as tables
 from retention.storage._clock import system_clock
 from retention.storage.base import (
@@ -55,7 +56,7 @@ __all__ = ["SqlStore"]
 
 Row = dict[str, Any]
 _CHUNK = 5000  # keys per IN list (SQLite allows 32,766 parameters)
-_BULK_ROWS = 1000  # from this many new purchases on, use COPY / DuckDB's frame path
+_BULK_ROWS = 1000  # from this many rows or keys on, use COPY / DuckDB's frame path
 _DRIVER_MODULES = ("duckdb", "psycopg", "sqlite3", "_duckdb")
 
 
@@ -109,6 +110,32 @@ def _failure_message(operation: str, error: BaseException, dialect: str) -> str:
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
+
+
+def _distinct(values: pd.Series) -> list[Any]:
+    """Return the distinct values of a column (quickly for Arrow-backed strings too)."""
+    distinct: list[Any] = values.drop_duplicates().to_numpy(dtype=object).tolist()
+    return distinct
+
+
+def _copy_cells(column: pd.Series) -> list[str]:
+    """Return a validated batch column as PostgreSQL ``COPY`` text cells."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return _bulk.instant_cells(column)
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+        cells: list[str] = column.to_numpy(dtype=np.int64).astype(str).tolist()
+        return cells
+    return _bulk.text_cells(column)
+
+
+def _sqlite_cells(column: pd.Series) -> list[Any]:
+    """Return a validated batch column as SQLite parameters (instants in SQLAlchemy's form)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return _bulk.sqlite_instants(column)
+    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+        values: list[Any] = column.to_numpy(dtype=np.int64).tolist()
+        return values
+    return list(column.astype(object).where(column.notna(), None).tolist())
 
 
 def _as_row(mapping: Any) -> Row:  # noqa: ANN401 - SQLAlchemy RowMapping
@@ -177,27 +204,90 @@ class SqlStore:
         return require_aware(self.clock(), name="clock()")
 
     def _fetch(
-        self, connection: sa.Connection, table: sa.Table, column: str, keys: Iterable[Any]
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        column: str,
+        keys: Iterable[Any],
+        *,
+        distinct: bool = False,
     ) -> dict[Any, Row]:
-        wanted = sorted(set(keys))
+        """Return the stored rows whose ``column`` is one of ``keys``, by key.
+
+        Many keys are staged (:meth:`_staged_keys`) and joined: long ``IN`` lists bind
+        slowly.  ``distinct=True`` says the keys are already distinct.
+        """
+        wanted: Sequence[Any] = list(keys) if distinct else sorted(set(keys))
         found: dict[Any, Row] = {}
-        if len(wanted) >= _BULK_ROWS and self.dialect == "duckdb":
-            # DuckDB binds long IN lists slowly: join a registered frame of keys instead
-            name = f"retention_keys_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, pd.DataFrame({"key": wanted})))
-            try:
-                keys_table = sa.table(name, sa.column("key"))
-                statement = sa.select(table).where(table.c[column].in_(sa.select(keys_table.c.key)))
+        if len(wanted) >= _BULK_ROWS and self._can_stage(connection):
+            with self._staged_keys(connection, wanted) as staged:
+                statement = sa.select(table).where(table.c[column].in_(sa.select(staged.c.key)))
                 for row in connection.execute(statement).mappings():
                     found[row[column]] = _as_row(row)
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
             return found
         for chunk in _chunks(wanted):
             statement = sa.select(table).where(table.c[column].in_(chunk))
             for row in connection.execute(statement).mappings():
                 found[row[column]] = _as_row(row)
         return found
+
+    def _can_stage(self, connection: sa.Connection) -> bool:
+        """Whether keys may be staged: DuckDB always, PostgreSQL in write transactions.
+
+        PostgreSQL stages into a TEMP table, which read-only transactions (a hot standby)
+        refuse; SQLite binds ``IN`` lists quickly enough.
+        """
+        if self.dialect == "duckdb":
+            return True
+        write = connection.get_execution_options().get("retention_write", True)
+        return self.dialect == "postgresql" and bool(write)
+
+    @contextlib.contextmanager
+    def _staged_keys(
+        self, connection: sa.Connection, keys: Sequence[Any]
+    ) -> Iterator[sa.TableClause]:
+        """Stage text keys for a join: a registered frame (DuckDB), a TEMP table (PostgreSQL).
+
+        The PostgreSQL table is filled with ``COPY`` and dropped at the end (or with the
+        rolled-back transaction).
+        """
+        if self.dialect == "duckdb":
+            frame = pd.DataFrame({"key": pd.Series(keys, dtype=object)})
+            with self._registered(connection, frame) as name:
+                yield sa.table(name, sa.column("key"))
+            return
+        name = f"retention_keys_{uuid.uuid4().hex}"
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {name} (key TEXT NOT NULL) ON COMMIT DROP"
+        )
+        with self._copy(connection, name, ["key"]) as copy:
+            copy.write(_bulk.copy_text([_bulk.text_cells(keys)]))
+        connection.exec_driver_sql(f"ANALYZE {name}")
+        yield sa.table(name, sa.column("key"))
+        connection.exec_driver_sql(f"DROP TABLE {name}")
+
+    @contextlib.contextmanager
+    def _registered(self, connection: sa.Connection, frame: pd.DataFrame) -> Iterator[str]:
+        """Register a frame as a DuckDB view (its Arrow scan); yield the view's name."""
+        name = f"retention_staged_{uuid.uuid4().hex}"
+        connection.exec_driver_sql("register", (name, frame))
+        try:
+            yield name
+        finally:
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+
+    @contextlib.contextmanager
+    def _copy(self, connection: sa.Connection, table: str, columns: list[str]) -> Iterator[Any]:
+        """Open ``COPY table (columns) FROM STDIN`` (PostgreSQL) in the open transaction."""
+        driver = connection.connection.driver_connection
+        if driver is None:
+            msg = "the database connection is closed"
+            raise StorageError(msg)
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            yield copy
 
     def _resolve_many(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, str]:
         ids = set(ids)
@@ -218,14 +308,35 @@ class SqlStore:
             },
         )
 
-    def _ensure_customers(self, connection: sa.Connection, ids: Iterable[str]) -> None:
-        ids = set(ids)
-        existing = self._fetch(connection, tables.customers, "customer_id", ids)
+    def _ensure_customers(self, connection: sa.Connection, ids: Sequence[str]) -> None:
+        """Give each of the distinct ``ids`` without a card a stub card.
+
+        Many ids are staged and inserted with one ``INSERT ... SELECT ... WHERE NOT
+        EXISTS``, so no stored card comes back to Python.
+        """
         now = self._now()
-        missing = [
-            _rows.encoded_stub(customer_id, now) for customer_id in sorted(ids - set(existing))
-        ]
-        self._insert(connection, tables.customers, missing)
+        c = tables.customers
+        if len(ids) >= _BULK_ROWS and self._can_stage(connection):
+            with self._staged_keys(connection, ids) as staged:
+                stub = _rows.encoded_stub("", now)
+                values = [
+                    staged.c.key
+                    if column == "customer_id"
+                    else sa.literal(stub[column], type_=c.c[column].type)
+                    for column in stub
+                ]
+                taken = sa.select(c.c.customer_id).where(c.c.customer_id == staged.c.key)
+                connection.execute(
+                    c.insert().from_select(list(stub), sa.select(*values).where(~sa.exists(taken)))
+                )
+            return
+        existing: set[str] = set()
+        for chunk in _chunks(sorted(ids)):
+            statement = sa.select(c.c.customer_id).where(c.c.customer_id.in_(chunk))
+            existing.update(connection.execute(statement).scalars())
+        missing = sorted(set(ids) - existing)
+        stubs = [_rows.encoded_stub(customer_id, now) for customer_id in missing]
+        self._insert(connection, c, stubs)
 
     def _cards(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         found = self._fetch(connection, tables.customers, "customer_id", ids)
@@ -615,21 +726,29 @@ class SqlStore:
     ) -> PurchaseWriteResult:
         """Append purchases in one transaction; see :class:`~retention.storage.PurchaseStore`."""
         _rows.check_on_conflict(on_conflict)
-        batch = _rows.purchase_rows(transactions)
+        batch = _rows.purchase_frame(transactions)
         rejects = [] if quarantined is None else _rows.reject_rows(quarantined)
         p = tables.purchases
         with self._begin("adding purchases") as connection:
-            resolved = self._resolve_many(connection, (row["customer_id"] for row in batch))
-            for row in batch:
-                row["customer_id"] = resolved[row["customer_id"]]
-            stored = self._fetch(connection, p, "order_id", (row["order_id"] for row in batch))
-            outcome = _rows.classify_purchases(batch, stored, on_conflict=on_conflict)
-            now = self._now()
-            self._ensure_customers(
-                connection,
-                {row["customer_id"] for row in outcome.new}
-                | {new["customer_id"] for _, new in outcome.updates},
+            batch = self._resolve_batch(connection, batch)
+            order_ids = batch["order_id"]
+            stored = self._fetch(connection, p, "order_id", _distinct(order_ids), distinct=True)
+            # Order ids seen once in the batch and not stored are new: only the others
+            # (usually few) are classified row by row.
+            special = order_ids.duplicated(keep=False)
+            if stored:
+                special = special | order_ids.isin(list(stored))
+            plain = batch[~special]
+            outcome = _rows.classify_purchases(
+                _rows.purchase_records(batch[special]), stored, on_conflict=on_conflict
             )
+            now = self._now()
+            owners = _distinct(plain["customer_id"])
+            others = {row["customer_id"] for row in outcome.new} | {
+                new["customer_id"] for _, new in outcome.updates
+            }
+            self._ensure_customers(connection, owners + sorted(others - set(owners)))
+            self._insert_batch(connection, plain, now)
             if outcome.new:
                 self._insert_purchases(connection, outcome.new, now)
             for old, new in outcome.updates:
@@ -654,7 +773,7 @@ class SqlStore:
                 if fresh:
                     connection.execute(tables.quarantine.insert(), fresh)
             result = PurchaseWriteResult(
-                stored=len(outcome.new) + len(outcome.updates),
+                stored=len(plain) + len(outcome.new) + len(outcome.updates),
                 deduplicated=outcome.deduplicated,
                 conflicts=_rows.conflicts_frame(outcome.conflicts),
                 updated=len(outcome.updates),
@@ -663,6 +782,49 @@ class SqlStore:
                 saved = checkpoint(result) if callable(checkpoint) else checkpoint
                 self._save_checkpoint(connection, saved, now)
         return result
+
+    def _resolve_batch(self, connection: sa.Connection, batch: pd.DataFrame) -> pd.DataFrame:
+        """Return the batch with merged customer ids replaced by the kept ones.
+
+        Only the distinct ids are looked up; the column changes only if one is an alias.
+        """
+        ids = batch["customer_id"]
+        aliases = self._fetch(
+            connection, tables.customer_aliases, "alias_id", _distinct(ids), distinct=True
+        )
+        if not aliases:
+            return batch
+        kept = ids.map({alias: row["customer_id"] for alias, row in aliases.items()})
+        return batch.assign(customer_id=kept.where(kept.notna(), ids).astype(object))
+
+    def _insert_batch(self, connection: sa.Connection, batch: pd.DataFrame, now: datetime) -> None:
+        """Insert validated new purchases column-wise, through the backend's bulk path."""
+        if len(batch) < _BULK_ROWS:
+            self._insert_purchases(connection, _rows.purchase_records(batch), now)
+            return
+        columns = [*_rows.STORED_PURCHASE_COLUMNS, "created_at", "updated_at"]
+        stamped = batch.assign(created_at=now, updated_at=now)
+        names = ", ".join(columns)
+        table = tables.purchases.name
+        if self.dialect == "postgresql":
+            cells = [_copy_cells(stamped[column]) for column in columns]
+            with self._copy(connection, table, columns) as copy:
+                copy.write(_bulk.copy_text(cells))
+        elif self.dialect == "duckdb":
+            staged = stamped[columns].assign(
+                **{c: _bulk.naive_utc(stamped[c]) for c in ("purchased_at", *columns[-2:])}
+            )
+            with self._registered(connection, staged) as name:
+                connection.exec_driver_sql(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
+                )
+        else:
+            values = [_sqlite_cells(stamped[column]) for column in columns]
+            marks = ", ".join("?" * len(columns))
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - schema names only
+                list(zip(*values, strict=True)),
+            )
 
     def _insert_purchases(self, connection: sa.Connection, rows: list[Row], now: datetime) -> None:
         self._insert(
@@ -690,27 +852,15 @@ class SqlStore:
         columns = list(rows[0])
         names = ", ".join(columns)
         if len(rows) >= _BULK_ROWS and self.dialect == "postgresql":
-            driver = connection.connection.driver_connection
-            if driver is None:
-                msg = "the database connection is closed"
-                raise StorageError(msg)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-            ):
+            with self._copy(connection, table.name, columns) as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in columns])
             return
         if len(rows) >= _BULK_ROWS and self.dialect == "duckdb":
-            staged = _rows.staged_frame(rows, columns, table)
-            name = f"retention_staged_{uuid.uuid4().hex}"
-            connection.exec_driver_sql("register", (name, staged))
-            try:
+            with self._registered(connection, _rows.staged_frame(rows, columns, table)) as name:
                 connection.exec_driver_sql(
                     f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {name}"  # noqa: S608 - schema names only
                 )
-            finally:
-                connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
             return
         connection.execute(table.insert(), rows)
 

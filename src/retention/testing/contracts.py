@@ -339,6 +339,45 @@ class StoreContract:
         assert stored["customer_id"].nunique() == 97
         store.verify()
 
+    def test_ing_01_large_batches_resolve_merges_and_keep_every_text(self, store: Store) -> None:
+        # enough rows and distinct customers for every bulk path of the SQL stores
+        count = 1500
+        store.upsert_customers(
+            pd.DataFrame({"customer_id": ["k1", "m1"], "language": ["de", "fr"]})
+        )
+        store.merge_customers("k1", "m1")
+        texts = ["", "tab\tx", "line\nbreak", "back\\slash", "\\N", "\\.", 'a"b,c', "ünï €", "c\rr"]
+        customers = ["m1", "k1", "tab\tid\\N", *(f"c{i:04d}" for i in range(3, count))]
+        frame = purchases_frame(
+            [f"T-{i:05d}" for i in range(count)],
+            customers,
+            at=[T0 + timedelta(seconds=i) for i in range(count)],
+        )
+        frame["source"] = pd.Series(
+            [texts[i % len(texts)] if i % 10 else None for i in range(count)], dtype=object
+        )
+        frame["category"] = [texts[(i + 3) % len(texts)] if i % 4 else None for i in range(count)]
+        frame["kind"] = ["refund" if i % 7 == 0 else "purchase" for i in range(count)]
+        frame["refund_of"] = [f"T-{i - 1:05d}" if i % 7 == 0 else None for i in range(count)]
+        store.add_purchases(frame.iloc[:400])
+        changed = pd.concat([frame, frame.iloc[[450]]], ignore_index=True)
+        changed.loc[5, "amount_minor"] = 1  # a stored order, changed
+        changed.loc[count, "amount_minor"] = 2  # a new order twice: the last payload wins
+        result = store.add_purchases(changed, on_conflict="update")
+        assert (result.stored, result.updated, result.deduplicated) == (1101, 1, 399)
+        stored = store.purchases().set_index("order_id").loc[frame["order_id"]]
+        assert stored["customer_id"].tolist() == ["k1", "k1", *customers[2:]]
+        expected = frame.assign(amount_minor=changed["amount_minor"].iloc[:count].to_numpy())
+        expected.loc[450, "amount_minor"] = 2
+        assert stored["amount_minor"].tolist() == expected["amount_minor"].tolist()
+        for column in ("source", "category", "kind", "refund_of"):
+            got = [None if pd.isna(v) else v for v in stored[column]]
+            assert got == [None if pd.isna(v) else v for v in frame[column]], column
+        cards = store.customers()
+        assert cards["customer_id"].tolist() == sorted({"k1", *customers[2:]})
+        assert cards.set_index("customer_id").loc["k1", "language"] == "de"
+        store.verify()
+
     def test_unknown_customers_get_a_stub_card(self, store: Store) -> None:
         store.add_purchases(purchases_frame(["A-1"], ["new"]))
         card = store.customers(["new"])
