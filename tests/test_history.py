@@ -85,8 +85,8 @@ def test_an_aware_column_keeps_its_zone_and_cuts_days_there():
 def test_summary_of_a_history_equals_the_summary_of_the_frame(frame, unit):
     end = pd.Timestamp("2024-09-30")
     history = rt.purchase_history(frame, time_unit=unit)
-    if (history.period > rt.history.period_of(end.value, unit)).all():
-        return  # nothing before the end: both refuse it (tested below)
+    if frame["date"].min() > end:
+        return  # the end is before the first purchase: both refuse it (tested below)
     direct = rt.rfm_summary(frame, observation_period_end=end, time_unit=unit, time_scaler=7)
     shared = rt.rfm_summary(history, observation_period_end=end, time_scaler=7)
     pd.testing.assert_frame_equal(shared, direct)
