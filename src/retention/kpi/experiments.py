@@ -523,11 +523,8 @@ def revenue_test(
         raise ValidationError(msg)
     rng = np.random.default_rng(seed)
     # One test per segment: a handful of groups, not a loop over customers.
-    keys = (
-        outcomes[by_cols].drop_duplicates().sort_values(by_cols).itertuples(index=False, name=None)
-        if by_cols
-        else [()]
-    )
+    segments = outcomes[by_cols].drop_duplicates().sort_values(by_cols)
+    keys = segments.itertuples(index=False, name=None) if by_cols else [()]  # few segments
     records = []
     is_control = control.to_numpy()
     for key in keys:

@@ -14,4 +14,4 @@ __all__ = ["system_clock"]
 
 def system_clock() -> datetime:
     """Return the current UTC instant (the default audit clock of a store)."""
-    return datetime.now(UTC)
+    return datetime.now(UTC)  # audit stamps only; decisions take as_of (module docstring)
