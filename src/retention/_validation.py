@@ -23,6 +23,7 @@ __all__ = [
     "TIME_UNITS",
     "check_identifier",
     "describe_ids",
+    "is_ingest_result",
     "require_aware",
     "require_columns",
     "require_time_unit",
@@ -145,3 +146,8 @@ def describe_ids(ids: Iterable[Any], *, limit: int = 5) -> str:
     if len(items) > limit:
         shown += f" and {len(items) - limit} more"
     return shown
+
+
+def is_ingest_result(value: object) -> bool:
+    """Tell an ``IngestResult`` (duck-typed: no import cycle with ``retention.ingest``)."""
+    return all(hasattr(value, name) for name in ("transactions", "quarantine", "report"))

@@ -24,7 +24,12 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from retention._validation import describe_ids, require_columns, require_time_unit
+from retention._validation import (
+    describe_ids,
+    is_ingest_result,
+    require_columns,
+    require_time_unit,
+)
 from retention.exceptions import ValidationError
 
 if TYPE_CHECKING:
@@ -212,11 +217,6 @@ def purchase_history(
         first_instant=first_instant,
         last_instant=last_instant,
     )
-
-
-def is_ingest_result(value: object) -> bool:
-    """Tell an ``IngestResult`` (duck-typed: no import cycle with ``retention.ingest``)."""
-    return all(hasattr(value, name) for name in ("transactions", "quarantine", "report"))
 
 
 def _check_zone(tz: object) -> None:

@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from retention._validation import describe_ids, require_columns
+from retention._validation import describe_ids, is_ingest_result, require_columns
 from retention.exceptions import MixedCurrencyError, ValidationError
 
 if TYPE_CHECKING:
@@ -393,9 +393,7 @@ def prepare(
 
 def _as_frame(transactions: object) -> pd.DataFrame:
     """Return the frame itself, or an IngestResult's clean transactions."""
-    if not isinstance(transactions, pd.DataFrame) and all(
-        hasattr(transactions, name) for name in ("transactions", "quarantine", "report")
-    ):
+    if not isinstance(transactions, pd.DataFrame) and is_ingest_result(transactions):
         transactions = getattr(transactions, "transactions")  # noqa: B009 - an IngestResult
     if not isinstance(transactions, pd.DataFrame):
         require_columns(transactions, frame_name="transactions")

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from retention._validation import require_columns, require_time_unit
+from retention._validation import is_ingest_result, require_columns, require_time_unit
 from retention.exceptions import ValidationError
 from retention.history import period_ordinals
 
@@ -243,7 +243,7 @@ def prepare_purchases(  # noqa: C901, PLR0912, PLR0915 - one linear run of input
     frame works as it is; an ``IngestResult`` is read through its canonical columns.
     Rows after ``as_of`` are ignored.
     """
-    if all(hasattr(transactions, name) for name in ("transactions", "quarantine", "report")):
+    if is_ingest_result(transactions):
         # an IngestResult: its canonical frame and column names
         transactions = getattr(transactions, "transactions")  # noqa: B009
         customer_id_col, datetime_col = "customer_id", "purchased_at"
