@@ -87,7 +87,7 @@ class StoreParity(RuleBasedStateMachine):
         frame = pd.DataFrame(
             {
                 "customer_id": list(cards),
-                "email": [v[0] for v in cards.values()],
+                "emails": [[] if v[0] is None else [v[0]] for v in cards.values()],
                 "language": [v[1] for v in cards.values()],
             }
         )

@@ -9,6 +9,7 @@ in how they persist rows.  Rows are plain dicts keyed by column name, holding ``
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import hmac
 import json
@@ -232,6 +233,7 @@ def customer_rows(
     """
     if isinstance(customers, pd.DataFrame):
         require_columns(customers, frame_name="customers", customer_id_col="customer_id")
+        _refuse_unknown_customer_columns(customers)
         fields = tuple(field for field in CUSTOMER_FIELDS if field in customers.columns)
         with_consents = "consents" in customers.columns
         cards = [
@@ -256,6 +258,45 @@ def customer_rows(
                 consent_record(card.customer_id, consent) for consent in card.consents
             ]
     return rows, fields, consent_records
+
+
+#: Columns of :meth:`CustomerStore.customers` that the store keeps itself: a frame read
+#: from a store may carry them back into ``upsert_customers``, which leaves them alone.
+_STORE_MANAGED = frozenset({"erased_at", "created_at", "updated_at"})
+
+
+def _refuse_unknown_customer_columns(customers: pd.DataFrame) -> None:
+    """Refuse columns a card has no field for (``email`` for ``emails``): never drop data."""
+    known = {"customer_id", "consents", *CUSTOMER_FIELDS}
+    unknown = [str(c) for c in customers.columns if c not in known and c not in _STORE_MANAGED]
+    if not unknown:
+        return
+    hints = []
+    for column in unknown:
+        close = difflib.get_close_matches(column, sorted(known), n=1)
+        if close:
+            hints.append(f"{column!r} -> {close[0]!r}")
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    msg = (
+        f"customers has columns no card field takes: {describe_ids(unknown)}{hint}; rename "
+        f"them to one of {', '.join(sorted(known))} or drop them (attributes holds custom "
+        "values)"
+    )
+    raise ValidationError(msg)
+
+
+def check_one_card_per_customer(ids: list[str], resolved: Mapping[str, str]) -> None:
+    """Refuse cards whose ids are merged into the same kept customer (one card each)."""
+    owners: dict[str, str] = {}
+    for customer_id in ids:
+        kept = resolved[customer_id]
+        if kept in owners:
+            msg = (
+                f"customers rows {owners[kept]!r} and {customer_id!r} are both customer "
+                f"{kept!r} (merged); pass one card per customer"
+            )
+            raise ValidationError(msg)
+        owners[kept] = customer_id
 
 
 def _require_instance(value: object, kind: type, name: str) -> None:

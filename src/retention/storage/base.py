@@ -241,7 +241,10 @@ class CustomerStore(Protocol):
         ``Customer.consents``) are recorded as :meth:`ConsentStore.record_consents` does.
         Upserting the same card again changes nothing (not even ``updated_at``); changing
         a field advances ``updated_at``.  An id that is an alias of a merged customer
-        updates the kept one.  A duplicate ``customer_id`` is a ValidationError.
+        updates the kept one.  A duplicate ``customer_id``, two ids merged into the same
+        customer, or a column no card field takes (``email`` for ``emails``) is a
+        ValidationError; ``erased_at``, ``created_at`` and ``updated_at`` (kept by the
+        store) are ignored, so a frame from :meth:`customers` can be passed back.
         """
         ...
 

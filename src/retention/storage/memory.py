@@ -134,6 +134,8 @@ class MemoryStore:
         changed = 0
         with self._transaction() as data:
             now = self._now()
+            ids = [row["customer_id"] for row in rows]
+            _rows.check_one_card_per_customer(ids, {i: self._resolve(data, i) for i in ids})
             for row in rows:
                 customer_id = self._resolve(data, row["customer_id"])
                 existing = data["customers"].get(customer_id)

@@ -435,6 +435,7 @@ class SqlStore:
         table = tables.customers
         with self._begin("upserting customers") as connection:
             resolved = self._resolve_many(connection, (r["customer_id"] for r in rows))
+            _rows.check_one_card_per_customer([r["customer_id"] for r in rows], resolved)
             existing = self._cards(connection, resolved.values())
             now = self._now()
             inserts: dict[str, Row] = {}

@@ -297,6 +297,23 @@ class StoreContract:
             store.upsert_customers(pd.DataFrame({"customer_id": ["c1", "c1"]}))
         assert store.customers().empty
 
+    def test_ids_merged_into_one_customer_are_one_card(self, store: Store) -> None:
+        store.upsert_customers(pd.DataFrame({"customer_id": ["c1", "c2", "c3"]}))
+        store.merge_customers("c1", "c2")
+        store.merge_customers("c1", "c3")
+        frame = pd.DataFrame({"customer_id": ["c2", "c3"], "language": ["de", "fr"]})
+        with pytest.raises(ValidationError, match="'c2' and 'c3' are both customer 'c1'"):
+            store.upsert_customers(frame)
+        assert store.get_customer("c1").language is None
+
+    def test_a_column_no_card_field_takes_is_refused(self, store: Store) -> None:
+        frame = pd.DataFrame({"customer_id": ["c1"], "email": ["a@example.com"]})
+        with pytest.raises(ValidationError, match="did you mean 'email' -> 'emails'"):
+            store.upsert_customers(frame)
+        assert store.customers().empty
+        store.upsert_customers(pd.DataFrame({"customer_id": ["c1"], "language": ["de"]}))
+        assert store.upsert_customers(store.customers()) == 0
+
     # -- purchases ---------------------------------------------------------------------
     def test_ing_01_same_payload_is_stored_once(self, store: Store) -> None:
         frame = purchases_frame(
