@@ -112,7 +112,8 @@ def raw_duckdb(path: Path, frame: pd.DataFrame, chunk: int | None = None) -> flo
     """One ``INSERT ... SELECT`` of the whole frame, or one per ``chunk`` rows."""
     open_store(f"duckdb:///{path}").close()
     staged = frame.assign(purchased_at=frame["purchased_at"].dt.tz_convert(None))
-    connection = duckdb.connect(str(path))
+    # The settings open_store gives DuckDB stores, so both sides run the same engine.
+    connection = duckdb.connect(str(path), config={"preserve_insertion_order": False})
     step = chunk or len(staged)
     started = time.perf_counter()
     for start in range(0, len(staged), step):

@@ -88,7 +88,13 @@ def test_migrations_build_exactly_the_declared_schema(tmp_path: Path):
 def test_the_wheel_ships_the_migrations():
     root = Path(__file__).resolve().parents[2] / "src" / "retention" / "storage" / "migrations"
     shipped = {p.name for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    assert {"env.py", "script.py.mako", "0001_initial.py", "0002_checkpoints.py"} <= shipped
+    assert {
+        "env.py",
+        "script.py.mako",
+        "0001_initial.py",
+        "0002_checkpoints.py",
+        "0003_duckdb_purchase_indexes.py",
+    } <= shipped
 
 
 def test_upgrade_database_creates_then_leaves_the_schema(tmp_path: Path):

@@ -433,7 +433,9 @@ def purchase_frame(transactions: pd.DataFrame | Iterable[Purchase]) -> pd.DataFr
     if "line" in transactions.columns:
         columns["line"] = transactions["line"].astype("Int64").reset_index(drop=True)
     else:
-        columns["line"] = pd.Series([None] * len(transactions), dtype="Int64")
+        size = len(transactions)
+        lines = pd.arrays.IntegerArray(np.zeros(size, np.int64), np.ones(size, np.bool_))
+        columns["line"] = pd.Series(lines, dtype="Int64")
     return pd.DataFrame(columns, index=pd.RangeIndex(len(transactions)))
 
 
