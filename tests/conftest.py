@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
+
+import retention as rt
 
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile(
@@ -67,4 +70,19 @@ def shop() -> pd.DataFrame:
             "channel": ["web", "app", "web", "app", "web", "app", "web", "web"],
             "segment": ["new", "loyal", "new", "loyal", "new", "loyal", "new", "new"],
         }
+    )
+
+
+@pytest.fixture(scope="session")
+def cdnow_ingested() -> rt.IngestResult:
+    """The bundled CDNOW sample through ``ingest`` (read only: tests must not modify it)."""
+    return rt.ingest(
+        rt.load_cdnow_sample(),
+        customer_id_col="customer_id",
+        datetime_col="date",
+        monetary_value_col="amount",
+        order_id_col="order_id",
+        currency="USD",
+        assume_tz="UTC",
+        as_of=datetime(1998, 7, 1, tzinfo=UTC),
     )

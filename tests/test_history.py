@@ -181,18 +181,9 @@ def test_every_order_refunded_in_full_is_refused():
         rt.purchase_history(frame, order_id_col="order_id", refund_of_col="refund_of")
 
 
-def test_an_ingest_result_is_read_through_its_canonical_columns():
+def test_an_ingest_result_is_read_through_its_canonical_columns(cdnow_ingested):
+    result = cdnow_ingested
     sample = rt.load_cdnow_sample()
-    result = rt.ingest(
-        sample,
-        customer_id_col="customer_id",
-        datetime_col="date",
-        monetary_value_col="amount",
-        order_id_col="order_id",
-        currency="USD",
-        assume_tz="UTC",
-        as_of=datetime(1998, 7, 1, tzinfo=UTC),
-    )
     end = datetime(1997, 9, 30, tzinfo=UTC)
     history = rt.purchase_history(result)
     pd.testing.assert_frame_equal(

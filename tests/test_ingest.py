@@ -916,18 +916,9 @@ def test_scl_03_ctrl_c_drops_the_chunk_in_flight_whole():
     check_identity(result)
 
 
-def test_cdnow_sample_ingests_completely_and_feeds_the_summary():
+def test_cdnow_sample_ingests_completely_and_feeds_the_summary(cdnow_ingested):
+    result = cdnow_ingested
     sample = rt.load_cdnow_sample()
-    result = rt.ingest(
-        sample,
-        customer_id_col="customer_id",
-        datetime_col="date",
-        monetary_value_col="amount",
-        order_id_col="order_id",
-        currency="USD",
-        assume_tz="UTC",
-        as_of=datetime(1998, 7, 1, tzinfo=UTC),
-    )
     assert result.report.rows_read == 6919
     assert result.report.accepted == 6919
     assert result.report.customers == 2357
