@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["SchemaUpgrade", "create_engine", "open_store", "upgrade_database"]
 
 _SCHEMES = "memory://, sqlite:///path.db, postgresql://user@host/db, duckdb:///path.duckdb"
+_MEMORY_LIMIT = re.compile(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", re.IGNORECASE)
+
+
+def _check_memory_limit(memory_limit: str) -> str:
+    if not _MEMORY_LIMIT.fullmatch(str(memory_limit)):
+        msg = (
+            f"memory_limit={memory_limit!r} is not a size; pass a number with a unit, "
+            "such as '512MB' or '4GB'"
+        )
+        raise ValidationError(msg)
+    return memory_limit.strip()
 
 
 def _secret_bytes(secret: object) -> bytes | None:
@@ -32,14 +44,19 @@ def _secret_bytes(secret: object) -> bytes | None:
     raise ValidationError(msg)
 
 
-def create_engine(  # noqa: C901 - one branch per backend and option
-    url: str, *, schema: str | None = None, read_only: bool = False
+def create_engine(  # noqa: C901, PLR0912 - one branch per backend and option
+    url: str,
+    *,
+    schema: str | None = None,
+    read_only: bool = False,
+    memory_limit: str | None = None,
 ) -> sa.Engine:
     """Build the SQLAlchemy engine ``open_store`` would use for ``url`` (no connection yet).
 
     ``postgresql://`` and ``postgres://`` mean psycopg 3 (``postgresql+psycopg://``);
     ``schema`` (PostgreSQL only) sets the ``search_path``; ``read_only`` (DuckDB only)
-    opens the file read-only, which works beside another process's writer.
+    opens the file read-only, which works beside another process's writer;
+    ``memory_limit`` (DuckDB only, such as ``"512MB"``) caps DuckDB's buffer pool.
     """
     try:
         parsed = sa.make_url(url)
@@ -58,6 +75,9 @@ def create_engine(  # noqa: C901 - one branch per backend and option
     if read_only and backend != "duckdb":
         msg = "read_only= is only supported for DuckDB stores"
         raise ValidationError(msg)
+    if memory_limit is not None and backend != "duckdb":
+        msg = "memory_limit= is only supported for DuckDB stores"
+        raise ValidationError(msg)
     kwargs: dict[str, Any] = {}
     if backend == "sqlite":
         if parsed.database in {None, "", ":memory:"}:
@@ -74,7 +94,9 @@ def create_engine(  # noqa: C901 - one branch per backend and option
     if backend == "duckdb":
         # Every read of the store sorts (or orders) its rows, so DuckDB may append and scan
         # without keeping the insertion order, which made bulk appends about 30 % faster.
-        config = {"preserve_insertion_order": False}
+        config: dict[str, Any] = {"preserve_insertion_order": False}
+        if memory_limit is not None:
+            config["memory_limit"] = _check_memory_limit(memory_limit)
         kwargs["connect_args"] = {"read_only": read_only, "config": config}
         if parsed.database in {None, "", ":memory:"}:
             kwargs["poolclass"] = StaticPool
@@ -91,6 +113,7 @@ def open_store(
     clock: Clock | None = None,
     schema: str | None = None,
     read_only: bool = False,
+    memory_limit: str | None = None,
 ) -> Store:
     """Open the store at ``url``, checking (or, on request, migrating) its schema.
 
@@ -114,6 +137,12 @@ def open_store(
         PostgreSQL schema to keep the tables in (must exist; a safe identifier).
     read_only
         DuckDB only: open the file read-only (analytics beside a writer process).
+    memory_limit
+        DuckDB only: the most memory DuckDB may use, such as ``"512MB"`` or ``"4GB"``.
+        DuckDB's own default is 80 % of the machine's RAM, and it keeps the table blocks
+        it has read or written cached up to that limit, so a long ingest's memory grows
+        with the file; a limit bounds that cache.  Queries larger than the limit spill to
+        disk where DuckDB can; those that cannot fail with a StorageError saying so.
 
     Returns
     -------
@@ -140,7 +169,7 @@ def open_store(
             msg = "memory:// takes no path or options"
             raise ValidationError(msg)
         return MemoryStore(secret=key, clock=audit_clock)
-    engine = create_engine(url, schema=schema, read_only=read_only)
+    engine = create_engine(url, schema=schema, read_only=read_only, memory_limit=memory_limit)
     store = SqlStore(engine, secret=key, clock=audit_clock)
     try:
         with translate_errors("opening the store", dialect=engine.dialect.name):

@@ -25,6 +25,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from retention._validation import check_identifier, require_aware, require_time_unit
 from retention.exceptions import SchemaError, StorageError, ValidationError
+from retention.storage.sql import out_of_memory
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -306,6 +307,16 @@ def summary_statement(
     return sa.select(*columns).group_by(ranked.c.customer_id)
 
 
+def _query_failed(what: str, error: sa.exc.SQLAlchemyError) -> StorageError:
+    """Build the StorageError naming the computation (never the SQL text or its values)."""
+    if out_of_memory(str(getattr(error, "orig", None) or error)):
+        return StorageError(
+            f"{what} in the database failed: the database ran out of memory. For DuckDB "
+            "open the store with a larger memory_limit= (open_store(url, memory_limit='4GB'))"
+        )
+    return StorageError(f"{what} in the database failed ({type(error).__name__})")
+
+
 def rfm_summary_sql(
     connectable: sa.Engine | sa.Connection,
     source: sa.FromClause,
@@ -368,8 +379,7 @@ def rfm_summary_sql(
             )
             rows = connection.execute(statement).all()
     except sa.exc.SQLAlchemyError as error:
-        msg = f"computing the customer summary in the database failed ({type(error).__name__})"
-        raise StorageError(msg) from error
+        raise _query_failed("computing the customer summary", error) from error
     names = ["customer_id", "frequency", "recency", "T"]
     if monetary_value_col is not None:
         names.append("monetary_value")
@@ -457,8 +467,7 @@ def rfm_scores_sql(
             ).subquery("summary")
             rows = connection.execute(rfm_scores_statement(summary, bins=bins)).all()
     except sa.exc.SQLAlchemyError as error:
-        msg = f"computing RFM scores in the database failed ({type(error).__name__})"
-        raise StorageError(msg) from error
+        raise _query_failed("computing RFM scores", error) from error
     frame = pd.DataFrame.from_records(
         rows, columns=["customer_id", "r_score", "f_score", "m_score"]
     )
@@ -650,8 +659,7 @@ def main_kpis_sql(
         with _connection(connectable) as connection:
             rows = connection.execute(statement).all()
     except sa.exc.SQLAlchemyError as error:
-        msg = f"computing KPIs in the database failed ({type(error).__name__})"
-        raise StorageError(msg) from error
+        raise _query_failed("computing KPIs", error) from error
     frame = pd.DataFrame.from_records(rows, columns=["ordinal", *_KPI_COLUMNS])
     last = pd.Period(pd.Timestamp(until).tz_convert("UTC").tz_localize(None), freq=period)
     first = int(frame["ordinal"].min()) if len(frame) else last.ordinal

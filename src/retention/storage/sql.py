@@ -10,6 +10,7 @@ chained as ``__cause__`` and no SQL text or parameter values in the message.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,9 +92,28 @@ def translate_errors(operation: str, *, dialect: str) -> Iterator[None]:
         raise StorageError(_failure_message(operation, error, dialect)) from error
 
 
+def out_of_memory(message: str) -> bool:
+    """Whether a driver message reports that the database ran out of memory."""
+    lowered = message.lower()
+    return "out of memory" in lowered or "could not allocate" in lowered
+
+
 def _failure_message(operation: str, error: BaseException, dialect: str) -> str:
     text = str(getattr(error, "orig", None) or error)
-    if dialect == "duckdb" and "lock" in text.lower():
+    if dialect == "duckdb" and "invalidated" in text.lower():
+        return (
+            f"{operation} failed: an earlier fatal error (such as running out of memory "
+            "while committing) invalidated this process's DuckDB database. Close the store "
+            "and open it again; committed data is kept"
+        )
+    if dialect == "duckdb" and out_of_memory(text):
+        return (
+            f"{operation} failed: DuckDB ran out of memory under its memory_limit; "
+            "nothing of it was written. Open the store with a larger memory_limit= "
+            "(open_store(url, memory_limit='4GB'))"
+        )
+    # A whole word: DuckDB's out-of-memory message speaks of a "block".
+    if dialect == "duckdb" and re.search(r"\block\b", text, re.IGNORECASE):
         return (
             f"{operation} failed: the DuckDB file is open for writing in another process "
             "(DuckDB allows one writer process per file). Close the other process, open "
@@ -269,13 +289,15 @@ class SqlStore:
 
     @contextlib.contextmanager
     def _registered(self, connection: sa.Connection, frame: pd.DataFrame) -> Iterator[str]:
-        """Register a frame as a DuckDB view (its Arrow scan); yield the view's name."""
+        """Register a frame as a DuckDB view (its Arrow scan); yield the view's name.
+
+        Only used inside :meth:`_begin`'s transaction: on an error its rollback removes
+        the view (a ``DROP`` would fail in DuckDB's aborted transaction and hide the error).
+        """
         name = f"retention_staged_{uuid.uuid4().hex}"
         connection.exec_driver_sql("register", (name, frame))
-        try:
-            yield name
-        finally:
-            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+        yield name
+        connection.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
 
     @contextlib.contextmanager
     def _copy(self, connection: sa.Connection, table: str, columns: list[str]) -> Iterator[Any]:
