@@ -39,7 +39,7 @@ sys.path.insert(0, {src!r})
 from retention.ingest import ingest
 from retention.storage import open_store
 from retention.testing import GENERATED_COLUMNS
-store = open_store({url!r}, migrate=True)
+store = open_store({url!r}, migrate=True, **{options!r})
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu_before = usage.ru_utime + usage.ru_stime
 start = time.perf_counter()
@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "duckdb"])
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--no-peer", action="store_true", help="skip the pandas read")
+    parser.add_argument(
+        "--memory-limit", help="open DuckDB stores with this memory_limit (such as 128MB)"
+    )
     arguments = parser.parse_args()
     write = write_purchase_csv if arguments.format == "csv" else write_purchase_parquet
     names = [f"ingest into {backend}" for backend in arguments.backends]
@@ -108,7 +111,12 @@ def main() -> None:
                 for backend in arguments.backends:
                     suffix = "db" if backend == "sqlite" else "duckdb"
                     url = f"{backend}:///{folder}/crm-{rows}-{number}.{suffix}"
-                    code = STORE.format(src=str(SRC), url=url, path=str(path), expected=figures)
+                    options = {}
+                    if backend == "duckdb" and arguments.memory_limit:
+                        options["memory_limit"] = arguments.memory_limit
+                    code = STORE.format(
+                        src=str(SRC), url=url, path=str(path), expected=figures, options=options
+                    )
                     name = f"ingest into {backend}"
                     runs[name].append(measure(code, f"{name}, {rows:,} rows"))
                     Path(folder, f"crm-{rows}-{number}.{suffix}").unlink()

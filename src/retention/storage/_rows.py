@@ -469,7 +469,7 @@ def _text_series(frame: pd.DataFrame, column: str, *, required: bool) -> pd.Seri
     columns come back as object holding ``str`` or ``None``.
     """
     if column not in frame.columns:
-        return pd.Series([None] * len(frame), dtype=object)
+        return pd.Series(np.empty(len(frame), dtype=object))  # all None
     series = frame[column].reset_index(drop=True)
     missing = series.isna()
     if required and bool(missing.any()):
@@ -478,13 +478,13 @@ def _text_series(frame: pd.DataFrame, column: str, *, required: bool) -> pd.Seri
         raise ValidationError(msg)
     present = series[~missing]
     arrow = _is_arrow_text(series.dtype)
+    limit = _MAX_LENGTHS.get(column, 255)
     if len(present):
-        facts = _arrow_text_facts(present) if arrow else _object_text_facts(present, column)
+        facts = _arrow_text_facts(present, limit) if arrow else _object_text_facts(present, column)
         shortest, longest, has_nul, has_surrogate = facts
         if required and shortest == 0:
             msg = f"column {column!r} has an empty value; every row needs one"
             raise ValidationError(msg)
-        limit = _MAX_LENGTHS.get(column, 255)
         if longest > limit:
             msg = f"column {column!r} holds a value longer than {limit} characters"
             raise ValidationError(msg)
@@ -508,16 +508,20 @@ def _is_arrow_text(dtype: object) -> bool:
     }
 
 
-def _arrow_text_facts(present: pd.Series) -> tuple[int, int, bool, bool]:
+def _arrow_text_facts(present: pd.Series, limit: int) -> tuple[int, int, bool, bool]:
     """Shortest and longest length, whether a NUL and a lone surrogate occur.
 
-    Arrow strings are valid UTF-8, so they never hold a lone surrogate.
+    Lengths in bytes come from the offsets alone; characters are only counted when some
+    value has more than ``limit`` bytes (a character is at least one byte).  Arrow strings
+    are valid UTF-8, so they never hold a lone surrogate.
     """
     import pyarrow as pa  # noqa: PLC0415 - only reached with Arrow-backed strings
     import pyarrow.compute as pc  # noqa: PLC0415
 
     values = pa.chunked_array([pa.array(present.array)])
-    bounds = pc.min_max(pc.utf8_length(values)).as_py()
+    bounds = pc.min_max(pc.binary_length(values)).as_py()
+    if int(bounds["max"]) > limit:
+        bounds = pc.min_max(pc.utf8_length(values)).as_py()
     has_nul = bool(pc.any(pc.match_substring(values, "\x00")).as_py())
     return int(bounds["min"]), int(bounds["max"]), has_nul, False
 

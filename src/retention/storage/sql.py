@@ -759,9 +759,29 @@ class SqlStore:
         _rows.check_on_conflict(on_conflict)
         batch = _rows.purchase_frame(transactions)
         rejects = [] if quarantined is None else _rows.reject_rows(quarantined)
+        if self.dialect == "duckdb" and len(batch) >= _BULK_ROWS:
+            # Order ids rarely repeat inside a large batch (ingest removes its repeats), so
+            # DuckDB's primary key looks for them during the insert; if one does, the
+            # transaction rolls back and the batch goes again with its repeats classified.
+            with contextlib.suppress(DuplicateError):
+                return self._append(batch, rejects, on_conflict, checkpoint, find_repeats=False)
+        return self._append(batch, rejects, on_conflict, checkpoint, find_repeats=True)
+
+    def _append(
+        self,
+        batch: pd.DataFrame,
+        rejects: list[Row],
+        on_conflict: OnConflict,
+        checkpoint: IngestCheckpoint | Callable[[PurchaseWriteResult], IngestCheckpoint] | None,
+        *,
+        find_repeats: bool,
+    ) -> PurchaseWriteResult:
+        """Write one validated batch in one transaction (the body of :meth:`add_purchases`)."""
         p = tables.purchases
         with self._begin("adding purchases") as connection:
-            aliases, stored, special = self._look_up_batch(connection, batch)
+            aliases, stored, special = self._look_up_batch(
+                connection, batch, find_repeats=find_repeats
+            )
             if aliases:
                 ids = batch["customer_id"]
                 kept = ids.map(aliases)
@@ -816,14 +836,15 @@ class SqlStore:
         return result
 
     def _look_up_batch(
-        self, connection: sa.Connection, batch: pd.DataFrame
+        self, connection: sa.Connection, batch: pd.DataFrame, *, find_repeats: bool
     ) -> tuple[dict[str, str], dict[str, Row], pd.Series]:
         """Return what the store knows of a batch's keys.
 
         That is the merged customer ids among its customers (alias -> kept id), the stored
         purchases sharing its order ids (by order id), and the mask of its rows whose order
-        id repeats in the batch or is stored.  DuckDB answers all three from the batch's
-        key columns registered once; the other backends look up the distinct keys.
+        id is stored or (with ``find_repeats``) repeats in the batch.  DuckDB answers all
+        three from the batch's key columns registered once; the other backends look up
+        the distinct keys (and always find the repeats).
         """
         a, p = tables.customer_aliases, tables.purchases
         order_ids = batch["order_id"]
@@ -838,10 +859,14 @@ class SqlStore:
                 stored = {
                     row["order_id"]: _as_row(row) for row in connection.execute(same).mappings()
                 }
-                repeats = (
-                    sa.select(keys.c.order_id).group_by(keys.c.order_id).having(sa.func.count() > 1)
-                )
-                flagged = set(stored) | set(connection.execute(repeats).scalars())
+                flagged = set(stored)
+                if find_repeats:
+                    repeats = (
+                        sa.select(keys.c.order_id)
+                        .group_by(keys.c.order_id)
+                        .having(sa.func.count() > 1)
+                    )
+                    flagged.update(connection.execute(repeats).scalars())
             return aliases, stored, order_ids.isin(list(flagged))
         found = self._fetch(
             connection, a, "alias_id", _distinct(batch["customer_id"]), distinct=True

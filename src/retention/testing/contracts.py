@@ -931,6 +931,14 @@ class StoreContract:
         with pytest.raises(ValidationError, match="surrogate"):
             store.add_purchases(lone)
 
+    def test_sec_01_text_limits_count_characters_not_bytes(self, store: Store) -> None:
+        wide = "\u00e9" * 255  # 255 characters, 510 bytes in UTF-8
+        store.add_purchases(purchases_frame(["wide"], [wide]))
+        assert store.purchases(customer_ids=[wide])["order_id"].tolist() == ["wide"]
+        with pytest.raises(ValidationError, match="longer than 255"):
+            store.add_purchases(purchases_frame(["wider"], [wide + "\u00e9"]))
+        assert store.purchases()["order_id"].tolist() == ["wide"]
+
     @pytest.mark.parametrize("identifier", MALICIOUS_IDENTIFIERS)
     def test_sec_02_malicious_identifiers_are_rejected(self, store: Store, identifier: str) -> None:
         tables_before = _table_names(store)
