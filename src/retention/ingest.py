@@ -1966,9 +1966,6 @@ class _StoreSink:
     hasher: Any = None
     hashed: int = 0
     whole_digest: str = ""
-    #: Sorted 64-bit hashes of the customer ids committed by this run: they are stored,
-    #: so only the others are looked up (8 bytes a customer instead of a card look-up).
-    committed_customers: NDArray[np.uint64] = attrs.Factory(lambda: np.empty(0, dtype=np.uint64))
 
     # -- resuming -------------------------------------------------------------------------
 
@@ -2042,12 +2039,6 @@ class _StoreSink:
             else np.ones(len(transactions), dtype=bool)
         )
         new_rows = transactions[is_new]
-        new_customers = pd.unique(new_rows["customer_id"].to_numpy(dtype=object))
-        if len(new_customers):
-            hashes = pd.util.hash_array(new_customers)
-            new_customers = new_customers[~np.isin(hashes, self.committed_customers)]
-        known = self.store.customers(list(new_customers)) if len(new_customers) else None
-        created = len(new_customers) - (0 if known is None else len(known))
         purchase = (new_rows["kind"] == "purchase").to_numpy(dtype=bool)
         delta = {
             "rows_read": state.rows_read - rows_before,
@@ -2055,7 +2046,6 @@ class _StoreSink:
             "updated": state.updated - updated_before,
             "zero_value": int((purchase & (new_rows["amount_minor"] == 0).to_numpy()).sum()),
             "refunds": int((~purchase).sum()),
-            "customers": max(created, 0),
         }
         reasons = Counter(str(reason) for reason in quarantine["reason"])
         after: dict[str, int] = {}
@@ -2080,11 +2070,6 @@ class _StoreSink:
         )
         if not after:
             after.update(self._counts_after(delta, reasons, result))
-        if len(new_rows):  # new orders are stored, so their customers now exist
-            committed = pd.unique(new_rows["customer_id"].to_numpy(dtype=object))
-            self.committed_customers = np.union1d(
-                self.committed_customers, pd.util.hash_array(committed)
-            )
         self.counts = after
         self.chunks += 1
         state.prior_quarantined = after["quarantined"]
@@ -2121,6 +2106,7 @@ class _StoreSink:
         after["accepted"] += result.stored - result.updated
         after["deduplicated"] += result.deduplicated + result.updated
         after["updated"] += result.updated
+        after["customers"] += result.customers_created
         conflicts = len(result.conflicts)
         if conflicts:
             reasons = reasons + Counter({"duplicate_order_conflict": conflicts})

@@ -196,12 +196,15 @@ class PurchaseWriteResult:
         column names, comma-separated).  Empty unless ``on_conflict="quarantine"``.
     updated
         Orders overwritten with ``on_conflict="update"`` (old values are audited).
+    customers_created
+        Customers of the written orders who had no card and got a stub card.
     """
 
     stored: int
     deduplicated: int
     conflicts: pd.DataFrame
     updated: int = 0
+    customers_created: int = 0
 
 
 @attrs.frozen

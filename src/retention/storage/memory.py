@@ -121,11 +121,15 @@ class MemoryStore:
             "created_at": self._now(),
         }
 
-    def _ensure_customers(self, data: dict[str, dict[Any, Row]], ids: Iterable[str]) -> None:
+    def _ensure_customers(self, data: dict[str, dict[Any, Row]], ids: Iterable[str]) -> int:
+        """Give each customer in ``ids`` without a card a stub card; return how many."""
         now = self._now()
+        created = 0
         for customer_id in ids:
             if customer_id not in data["customers"]:
                 data["customers"][customer_id] = _rows.empty_card(customer_id, now)
+                created += 1
+        return created
 
     # -- customers ----------------------------------------------------------------
     def upsert_customers(self, customers: pd.DataFrame | Iterable[Customer]) -> int:
@@ -340,8 +344,9 @@ class MemoryStore:
             }
             outcome = _rows.classify_purchases(batch, stored, on_conflict=on_conflict)
             now = self._now()
-            self._ensure_customers(data, {row["customer_id"] for row in outcome.new})
-            self._ensure_customers(data, {new["customer_id"] for _, new in outcome.updates})
+            owners = {row["customer_id"] for row in outcome.new}
+            owners.update(new["customer_id"] for _, new in outcome.updates)
+            created = self._ensure_customers(data, owners)
             for row in outcome.new:
                 data["purchases"][row["order_id"]] = {
                     **{column: row[column] for column in _rows.STORED_PURCHASE_COLUMNS},
@@ -367,6 +372,7 @@ class MemoryStore:
                 deduplicated=outcome.deduplicated,
                 conflicts=_rows.conflicts_frame(outcome.conflicts),
                 updated=len(outcome.updates),
+                customers_created=created,
             )
             if checkpoint is not None:
                 saved = checkpoint(result) if callable(checkpoint) else checkpoint

@@ -331,8 +331,10 @@ class SqlStore:
             },
         )
 
-    def _ensure_customers(self, connection: sa.Connection, ids: pd.Series) -> None:
+    def _ensure_customers(self, connection: sa.Connection, ids: pd.Series) -> int:
         """Give each customer in ``ids`` (repeats allowed) without a card a stub card.
+
+        Returns the number of stub cards written.
 
         Many ids are staged (DuckDB scans the column itself, PostgreSQL gets the distinct
         ones) and inserted with one ``INSERT ... SELECT DISTINCT ... WHERE NOT EXISTS``,
@@ -358,8 +360,9 @@ class SqlStore:
                 missing = (
                     sa.select(*values).where(~sa.exists(taken)).distinct().order_by(staged.c.key)
                 )
-                connection.execute(c.insert().from_select(list(stub), missing))
-            return
+                insert = c.insert().from_select(list(stub), missing)
+                # SQLAlchemy keeps an INSERT's row count only when asked to
+                return connection.execute(insert.execution_options(preserve_rowcount=True)).rowcount
         existing: set[str] = set()
         for chunk in _chunks(sorted(keys)):
             statement = sa.select(c.c.customer_id).where(c.c.customer_id.in_(chunk))
@@ -367,6 +370,7 @@ class SqlStore:
         missing_ids = sorted(set(keys) - existing)
         stubs = [_rows.encoded_stub(customer_id, now) for customer_id in missing_ids]
         self._insert(connection, c, stubs)
+        return len(stubs)
 
     def _cards(self, connection: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         found = self._fetch(connection, tables.customers, "customer_id", ids)
@@ -799,7 +803,7 @@ class SqlStore:
             owners = plain["customer_id"]
             if others:
                 owners = pd.concat([owners, pd.Series(others, dtype=object)], ignore_index=True)
-            self._ensure_customers(connection, owners)
+            created = self._ensure_customers(connection, owners)
             self._insert_batch(connection, plain, now)
             if outcome.new:
                 self._insert_purchases(connection, outcome.new, now)
@@ -829,6 +833,7 @@ class SqlStore:
                 deduplicated=outcome.deduplicated,
                 conflicts=_rows.conflicts_frame(outcome.conflicts),
                 updated=len(outcome.updates),
+                customers_created=created,
             )
             if checkpoint is not None:
                 saved = checkpoint(result) if callable(checkpoint) else checkpoint

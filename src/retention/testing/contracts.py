@@ -396,11 +396,25 @@ class StoreContract:
         store.verify()
 
     def test_unknown_customers_get_a_stub_card(self, store: Store) -> None:
-        store.add_purchases(purchases_frame(["A-1"], ["new"]))
+        assert store.add_purchases(purchases_frame(["A-1"], ["new"])).customers_created == 1
         card = store.customers(["new"])
         assert card["customer_id"].tolist() == ["new"]
         assert card["emails"].tolist() == [[]]
         assert card["name"].isna().all()
+
+    @pytest.mark.parametrize("count", [3, 1200])  # row by row and the bulk paths
+    def test_stub_cards_are_counted_once_per_customer(self, store: Store, count: int) -> None:
+        store.upsert_customers(pd.DataFrame({"customer_id": ["known", "kept", "alias"]}))
+        store.merge_customers("kept", "alias")
+        owners = ["known", "alias", *(f"n{i % (count - 2)}" for i in range(count - 2))]
+        orders = [f"A-{i}" for i in range(count)]
+        result = store.add_purchases(purchases_frame(orders, owners))
+        assert (result.stored, result.customers_created) == (count, count - 2)
+        again = store.add_purchases(purchases_frame([f"B-{i}" for i in range(count)], owners))
+        assert again.customers_created == 0
+        repeated = store.add_purchases(purchases_frame(orders, owners))
+        assert (repeated.deduplicated, repeated.customers_created) == (count, 0)
+        assert len(store.customers()) == count  # known, kept and count - 2 new ones
 
     @pytest.mark.parametrize("on_conflict", ["quarantine", "raise", "update"])
     def test_ing_02_conflicting_duplicate(self, store: Store, on_conflict: str) -> None:
