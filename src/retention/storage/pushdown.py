@@ -221,6 +221,7 @@ def summary_statement(
     monetary_scale: float = 1.0,
     order_id_col: str | None = None,
     refund_of_col: str | None = None,
+    dialect: str | None = None,
 ) -> sa.Select[Any]:
     """Build the summary ``SELECT`` (one row per customer) over ``source``.
 
@@ -235,6 +236,10 @@ def summary_statement(
     order_id_col, refund_of_col
         When given, refund rows (``refund_of`` set) are netted into their parent orders,
         and fully refunded orders stop counting, as in :func:`retention.rfm_summary`.
+    dialect
+        The SQLAlchemy dialect name the statement is for, when known: ``"duckdb"`` gets
+        the first period's spend from DuckDB's ``arg_min``; every other dialect (and
+        ``None``) from a window over each customer's periods, which any SQL engine runs.
 
     Returns
     -------
@@ -277,34 +282,39 @@ def summary_statement(
         .group_by(customer, period)
         .subquery("per_period")
     )
-    first = sa.func.min(per_period.c.period).over(partition_by=per_period.c.customer_id)
-    ranked_columns = [per_period.c.customer_id, per_period.c.period, first.label("first_period")]
-    if amount is not None:
-        ranked_columns.append(per_period.c.amount)
-    ranked = sa.select(*ranked_columns).subquery("ranked")
+    rows: sa.FromClause = per_period
     periods = sa.func.count()
     repeat_periods = periods if include_first_transaction else periods - 1
+    spend: ColumnElement[Any] | None = None
+    if amount is not None and include_first_transaction:
+        spend = sa.func.sum(per_period.c.amount)
+    elif amount is not None and dialect == "duckdb":
+        # The first period's spend via DuckDB's arg_min: half the time of the window.
+        first_spend = sa.func.arg_min(per_period.c.amount, per_period.c.period)
+        spend = sa.func.sum(per_period.c.amount) - first_spend
+    elif amount is not None:
+        first = sa.func.min(per_period.c.period).over(partition_by=per_period.c.customer_id)
+        rows = sa.select(
+            per_period.c.customer_id,
+            per_period.c.period,
+            per_period.c.amount,
+            first.label("first_period"),
+        ).subquery("ranked")
+        spend = sa.func.sum(sa.case((rows.c.period != rows.c.first_period, rows.c.amount)))
     scaler: ColumnElement[float] = sa.literal(float(time_scaler), sa.Double())
-    first_period, last_period = sa.func.min(ranked.c.period), sa.func.max(ranked.c.period)
+    first_period, last_period = sa.func.min(rows.c.period), sa.func.max(rows.c.period)
     columns: list[ColumnElement[Any]] = [
-        ranked.c.customer_id,
+        rows.c.customer_id,
         repeat_periods.label("frequency"),
         (sa.cast(last_period - first_period, sa.Double) / scaler).label("recency"),
         (sa.cast(end_period - first_period, sa.Double) / scaler).label("T"),
     ]
-    if amount is not None:
-        counted_amount = (
-            ranked.c.amount
-            if include_first_transaction
-            else sa.case((ranked.c.period != ranked.c.first_period, ranked.c.amount))
-        )
-        spend = sa.cast(sa.func.sum(counted_amount), sa.Double) / float(monetary_scale)
+    if spend is not None:
+        mean = sa.cast(spend, sa.Double) / float(monetary_scale) / repeat_periods
         columns.append(
-            sa.case((repeat_periods > 0, spend / repeat_periods), else_=sa.literal(0.0)).label(
-                "monetary_value"
-            )
+            sa.case((repeat_periods > 0, mean), else_=sa.literal(0.0)).label("monetary_value")
         )
-    return sa.select(*columns).group_by(ranked.c.customer_id)
+    return sa.select(*columns).group_by(rows.c.customer_id)
 
 
 def _query_failed(what: str, error: sa.exc.SQLAlchemyError) -> StorageError:
@@ -315,6 +325,26 @@ def _query_failed(what: str, error: sa.exc.SQLAlchemyError) -> StorageError:
             "open the store with a larger memory_limit= (open_store(url, memory_limit='4GB'))"
         )
     return StorageError(f"{what} in the database failed ({type(error).__name__})")
+
+
+def _frame_of(
+    connection: sa.Connection, statement: sa.Select[Any], names: list[str]
+) -> pd.DataFrame:
+    """Run ``statement`` and return its rows as a frame with the columns ``names``.
+
+    DuckDB hands the result over column by column (its ``fetchdf``); through SQLAlchemy
+    each of millions of customers would become a Python row first, which took most of
+    the time of a pushdown summary of 10M purchases.
+    """
+    result = connection.execute(statement)
+    if connection.dialect.name == "duckdb":
+        try:
+            frame: pd.DataFrame = result.cursor.fetchdf()
+        finally:
+            result.close()
+        frame.columns = pd.Index(names)
+        return frame
+    return pd.DataFrame.from_records(result.all(), columns=names)
 
 
 def rfm_summary_sql(
@@ -376,14 +406,14 @@ def rfm_summary_sql(
                 monetary_scale=monetary_scale,
                 order_id_col=order_id_col,
                 refund_of_col=refund_of_col,
+                dialect=connection.dialect.name,
             )
-            rows = connection.execute(statement).all()
+            names = ["customer_id", "frequency", "recency", "T"]
+            if monetary_value_col is not None:
+                names.append("monetary_value")
+            frame = _frame_of(connection, statement, names)
     except sa.exc.SQLAlchemyError as error:
         raise _query_failed("computing the customer summary", error) from error
-    names = ["customer_id", "frequency", "recency", "T"]
-    if monetary_value_col is not None:
-        names.append("monetary_value")
-    frame = pd.DataFrame.from_records(rows, columns=names)
     if frame.empty:
         msg = "no purchase lies on or before observation_period_end; choose a later end"
         raise ValidationError(msg)
@@ -463,14 +493,19 @@ def rfm_scores_sql(
             end = _resolve_end(connection, timestamp, observation_period_end)
             unit = require_time_unit(summary_options.pop("time_unit", "D"))
             summary = summary_statement(
-                source, end_period=_period_of(end, unit), time_unit=unit, **summary_options
+                source,
+                end_period=_period_of(end, unit),
+                time_unit=unit,
+                dialect=connection.dialect.name,
+                **summary_options,
             ).subquery("summary")
-            rows = connection.execute(rfm_scores_statement(summary, bins=bins)).all()
+            frame = _frame_of(
+                connection,
+                rfm_scores_statement(summary, bins=bins),
+                ["customer_id", "r_score", "f_score", "m_score"],
+            )
     except sa.exc.SQLAlchemyError as error:
         raise _query_failed("computing RFM scores", error) from error
-    frame = pd.DataFrame.from_records(
-        rows, columns=["customer_id", "r_score", "f_score", "m_score"]
-    )
     frame["customer_id"] = frame["customer_id"].astype(str)
     result = frame.set_index("customer_id").astype(np.int64).sort_index()
     result.attrs.update({"bins": bins, "method": "quantile"})
