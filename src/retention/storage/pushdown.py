@@ -290,7 +290,8 @@ def summary_statement(
         spend = sa.func.sum(per_period.c.amount)
     elif amount is not None and dialect == "duckdb":
         # The first period's spend via DuckDB's arg_min: half the time of the window.
-        first_spend = sa.func.arg_min(per_period.c.amount, per_period.c.period)
+        # (coalesce: arg_min would pass over a period whose amounts are all missing.)
+        first_spend = sa.func.arg_min(sa.func.coalesce(per_period.c.amount, 0), per_period.c.period)
         spend = sa.func.sum(per_period.c.amount) - first_spend
     elif amount is not None:
         first = sa.func.min(per_period.c.period).over(partition_by=per_period.c.customer_id)
