@@ -25,7 +25,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from retention._validation import check_identifier, require_aware, require_time_unit
 from retention.exceptions import SchemaError, StorageError, ValidationError
-from retention.storage.sql import out_of_memory
+from retention.storage.sql import MEMORY_LIMIT_HINT, out_of_memory
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -320,10 +320,10 @@ def summary_statement(
 
 def _query_failed(what: str, error: sa.exc.SQLAlchemyError) -> StorageError:
     """Build the StorageError naming the computation (never the SQL text or its values)."""
-    if out_of_memory(str(getattr(error, "orig", None) or error)):
+    if out_of_memory(error):
         return StorageError(
             f"{what} in the database failed: the database ran out of memory. For DuckDB "
-            "open the store with a larger memory_limit= (open_store(url, memory_limit='4GB'))"
+            f"{MEMORY_LIMIT_HINT}"
         )
     return StorageError(f"{what} in the database failed ({type(error).__name__})")
 

@@ -92,9 +92,15 @@ def translate_errors(operation: str, *, dialect: str) -> Iterator[None]:
         raise StorageError(_failure_message(operation, error, dialect)) from error
 
 
-def out_of_memory(message: str) -> bool:
-    """Whether a driver message reports that the database ran out of memory."""
-    lowered = message.lower()
+#: What to do when DuckDB runs out of memory (write and query messages end with it).
+MEMORY_LIMIT_HINT = (
+    "open the store with a larger memory_limit= (open_store(url, memory_limit='4GB'))"
+)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether a driver error reports that the database ran out of memory."""
+    lowered = str(getattr(error, "orig", None) or error).lower()
     return "out of memory" in lowered or "could not allocate" in lowered
 
 
@@ -106,11 +112,10 @@ def _failure_message(operation: str, error: BaseException, dialect: str) -> str:
             "while committing) invalidated this process's DuckDB database. Close the store "
             "and open it again; committed data is kept"
         )
-    if dialect == "duckdb" and out_of_memory(text):
+    if dialect == "duckdb" and out_of_memory(error):
         return (
             f"{operation} failed: DuckDB ran out of memory under its memory_limit; "
-            "nothing of it was written. Open the store with a larger memory_limit= "
-            "(open_store(url, memory_limit='4GB'))"
+            f"nothing of it was written. To go on, {MEMORY_LIMIT_HINT}"
         )
     # A whole word: DuckDB's out-of-memory message speaks of a "block".
     if dialect == "duckdb" and re.search(r"\block\b", text, re.IGNORECASE):
